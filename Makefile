@@ -1,0 +1,22 @@
+# The two entry points the README leads with. Both install what they need first.
+.PHONY: setup demo test test-fast
+
+VENV := .venv/bin
+DEMO := build/demo-model
+
+setup:
+	@scripts/setup.sh
+
+# Build the tiny demo model, then plan it for an Android and an iOS device.
+demo: setup
+	$(VENV)/sdkgen demo-model $(DEMO) --force
+	$(VENV)/sdkgen plan --model $(DEMO) --profile pixel8
+	$(VENV)/sdkgen plan --model $(DEMO) --profile iphone15pro
+
+# The full suite, slow end-to-end conversions included (what CI runs).
+test: setup
+	$(VENV)/python -m pytest
+
+# Locally: everything but the slow end-to-end conversions.
+test-fast: setup
+	$(VENV)/python -m pytest --skip-slow

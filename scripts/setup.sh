@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install everything sdkgen and its tests need into ./.venv. Idempotent: re-running only checks.
+#
+#   scripts/setup.sh            # what `make demo` and `make test` run first
+#
+# Order matters: torch 2.13.0 (CPU build) goes in first so no later requirement can pull the
+# multi-GB CUDA build from PyPI; every later install runs under constraints.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+pick_python() {
+    for candidate in "${PYTHON:-}" python3.11 python3; do
+        if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then
+            if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+                echo "$candidate"
+                return
+            fi
+        fi
+    done
+    echo "sdkgen needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+    python=$(pick_python)
+    log "creating .venv with $($python --version)"
+    "$python" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
+
+if ! .venv/bin/python -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null; then
+    log "installing torch 2.13.0 (CPU build) first"
+    "${PIP[@]}" install torch==2.13.0
+fi
+
+stamp=.venv/.sdkgen-deps
+wanted=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    log "installing sdkgen with its runtime toolchains and test tools"
+    "${PIP[@]}" install -c constraints.txt -e ".[litert,adapters,dev]"
+    echo "$wanted" > "$stamp"
+fi
+
+log "ready: $(.venv/bin/sdkgen --version)"

@@ -1,0 +1,3 @@
+from sdk_gen.cli import main
+
+main()

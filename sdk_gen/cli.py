@@ -1,0 +1,137 @@
+"""The `sdkgen` command line: a thin layer over the library API that tests call directly.
+
+Every failure a user can cause ends as one line on stderr (``sdkgen: error: ...``) and the
+documented exit code of its error class (see sdk_gen/errors.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sdk_gen import __version__
+from sdk_gen.errors import ExitCode, SdkgenError
+
+
+def _plan_options(func):
+    """Options shared by every command that plans: plan, convert, android, ios."""
+    options = [
+        click.option("--model", "model", required=True, help="Hugging Face model folder, known name (phi-2) or cached repo id."),
+        click.option("--profile", "profile", required=True, help="Device profile id (see `sdkgen profiles`) or a .toml file."),
+        click.option(
+            "--runtime",
+            default="auto",
+            show_default=True,
+            help="auto, litert (LiteRT-LM/MediaPipe), llamacpp or mlc.",
+        ),
+        click.option("--quant", default=None, help="Weight format of the runtime (e.g. int4, q4_k_m, q4f16_1); default: best that fits."),
+        click.option("--context", type=int, default=None, help="Context length in tokens; default: 2048 or the longest that fits."),
+        click.option("--backend", type=click.Choice(["cpu", "gpu"]), default=None, help="Compute backend; default: the runtime's preference."),
+        click.option(
+            "--memory-entitlement/--no-memory-entitlement",
+            default=True,
+            show_default=True,
+            help="iOS: allow plans that need com.apple.developer.kernel.increased-memory-limit.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sdkgen")
+def cli() -> None:
+    """Turn a fine-tuned Hugging Face LLM into a ready-to-build Android or iOS SDK."""
+
+
+@cli.command("inspect")
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def inspect_command(model: str, as_json: bool) -> None:
+    """Describe MODEL (folder, known name or cached repo id) from its config and headers."""
+    from sdk_gen.model import inspect_model
+    from sdk_gen.report import model_table, print_json, print_tables
+
+    spec = inspect_model(model)
+    if as_json:
+        print_json(spec.to_json())
+    else:
+        print_tables([model_table(spec)])
+
+
+@cli.command("profiles")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def profiles_command(as_json: bool) -> None:
+    """List the built-in device profiles."""
+    from sdk_gen.profiles import list_profiles
+    from sdk_gen.report import print_json, print_tables, profiles_table
+
+    profiles = list_profiles()
+    if as_json:
+        print_json([p.to_json() for p in profiles])
+    else:
+        print_tables([profiles_table(profiles)])
+
+
+@cli.command("plan")
+@_plan_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def plan_command(as_json: bool, **options) -> None:
+    """Choose runtime, quantization, context and backend, and show the memory budget."""
+    from sdk_gen.report import plan_tables, print_json, print_tables
+
+    result = _plan_from_options(**options)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        print_tables(plan_tables(result))
+
+
+@cli.command("demo-model")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="tiny", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def demo_model_command(dest: Path, size: str, seed: int, force: bool) -> None:
+    """Write the built-in demo model (random-weight Phi-2 architecture, local tokenizer) to DEST."""
+    from sdk_gen.model.demo import write_demo_model
+
+    write_demo_model(dest, size=size, seed=seed, force=force)
+    click.echo(f"wrote the {size} demo model to {dest}")
+
+
+def _plan_from_options(model, profile, runtime, quant, context, backend, memory_entitlement):
+    from sdk_gen.model import inspect_model
+    from sdk_gen.planner import PlanRequest, make_plan
+    from sdk_gen.profiles import load_profile
+
+    device = load_profile(profile)
+    spec = inspect_model(model)
+    request = PlanRequest(
+        runtime=runtime, quant=quant, context=context, backend=backend, allow_entitlement=memory_entitlement
+    )
+    return make_plan(spec, device, request)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"sdkgen: error: {' '.join(str(message).split())}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="sdkgen", standalone_mode=False)
+    except SdkgenError as exc:
+        _fail(exc.message, exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _fail(exc.format_message() + hint, ExitCode.BAD_INPUT)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _fail("interrupted; nothing partial was left behind", ExitCode.INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,125 @@
+"""Human-readable tables for the terminal (rich) and the machine-readable JSON beside them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from sdk_gen.budget import SAFETY_MARGIN, MemoryBudget
+from sdk_gen.model.spec import ModelSpec
+from sdk_gen.planner import PlanResult
+from sdk_gen.profiles import DeviceProfile
+from sdk_gen.units import human_bytes
+
+
+def print_json(data: Any, console: Console | None = None) -> None:
+    # Plain print: rich would wrap long lines and insert markup escapes into the JSON.
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def model_table(spec: ModelSpec) -> Table:
+    table = Table(title=f"Model {spec.path}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("architecture", f"{spec.architecture} ({spec.family})"),
+        ("parameters", f"{spec.num_params:,} (from {spec.params_source})"),
+        ("  embedding / lm_head", f"{spec.params.embedding:,} / {spec.params.lm_head:,}"),
+        ("  transformer matrices", f"{spec.params.linear:,}"),
+        ("  norms and biases", f"{spec.params.other:,}"),
+        ("layers", spec.num_layers),
+        ("attention heads", spec.num_attention_heads),
+        ("KV heads", spec.num_kv_heads),
+        ("head dim", spec.head_dim),
+        ("hidden size", spec.hidden_size),
+        ("intermediate size", spec.intermediate_size),
+        ("vocab", spec.vocab_size),
+        ("max context", spec.max_context),
+        ("sliding-window layers", _windows(spec)),
+        ("tied embeddings", "yes" if spec.tied_embeddings else "no"),
+        ("tokenizer", spec.tokenizer_kind),
+        ("chat template", "present" if spec.has_chat_template else "absent"),
+        ("stored dtype", spec.dtype),
+        ("weights", ", ".join(spec.weight_files) or "none (config only)"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def _windows(spec: ModelSpec) -> str:
+    windowed = [w for w in spec.layer_windows if w is not None]
+    if not windowed:
+        return "none"
+    return f"{len(windowed)} of {spec.num_layers} (window {max(windowed)})"
+
+
+def profiles_table(profiles: Iterable[DeviceProfile]) -> Table:
+    table = Table(title="Device profiles", title_justify="left")
+    table.add_column("id", no_wrap=True, style="bold")
+    for column in ("device", "RAM", "one app may use", "SoC", "GPU APIs", "OS minimum"):
+        table.add_column(column)
+    for p in profiles:
+        app = f"{p.app_memory_gib:g} GiB"
+        if p.app_memory_entitled_gib is not None:
+            app += f" ({p.app_memory_entitled_gib:g} entitled)"
+        table.add_row(p.id, p.name, f"{p.total_ram_gib:g} GiB", app, p.soc, ", ".join(p.gpu_apis), p.os_minimum)
+    return table
+
+
+def plan_tables(result: PlanResult) -> list[Table]:
+    plan, budget, profile = result.plan, result.budget, result.profile
+    runtime = result.runtime
+    summary = Table(title=f"Plan: {result.spec.path.name} on {profile.name}", show_header=False, title_justify="left")
+    summary.add_column("field", style="bold")
+    summary.add_column("value")
+    summary.add_row("runtime", f"{runtime.display_name} ({plan.runtime})")
+    quant = runtime.quant(plan.quant)
+    summary.add_row("quantization", f"{plan.quant}: {quant.description if quant else ''}")
+    summary.add_row("context", f"{plan.context} tokens")
+    summary.add_row("backend", f"{plan.backend}, {plan.threads} threads")
+    if profile.platform == "ios":
+        summary.add_row("increased-memory-limit", "needed" if plan.memory_entitlement else "not needed")
+    for reason in plan.reasons:
+        summary.add_row("why", reason)
+    return [summary, budget_table(result.spec, budget, runtime.memory.overhead_note, profile)]
+
+
+def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, profile: DeviceProfile) -> Table:
+    table = Table(title="Memory budget", title_justify="left")
+    table.add_column("part")
+    table.add_column("bytes", justify="right")
+    table.add_column("", justify="right")
+    table.add_column("how")
+    weights_how = (
+        f"{spec.num_params:,} params x {budget.bits_per_param} bits (scales included)"
+        if budget.weights_source == "predicted"
+        else "size of the converted artifact"
+    )
+    table.add_row("weights", f"{budget.weights_bytes:,}", human_bytes(budget.weights_bytes), weights_how)
+    table.add_row(
+        "KV cache",
+        f"{budget.kv_cache_bytes:,}",
+        human_bytes(budget.kv_cache_bytes),
+        f"{spec.num_layers} layers x 2 x {spec.num_kv_heads} KV heads x {spec.head_dim} x context x {budget.kv_bytes_per_element:g} B",
+    )
+    table.add_row("working memory", f"{budget.working_bytes:,}", human_bytes(budget.working_bytes), "prefill activations, attention scores, logits")
+    table.add_row("runtime overhead", f"{budget.overhead_bytes:,}", human_bytes(budget.overhead_bytes), overhead_note)
+    table.add_row("total", f"{budget.total_bytes:,}", human_bytes(budget.total_bytes), "", style="bold")
+    source = "with increased-memory-limit" if budget.budget_source == "app_memory_entitled" else "one app's share"
+    table.add_row("device budget", f"{budget.budget_bytes:,}", human_bytes(budget.budget_bytes), f"{profile.id}: {source}")
+    table.add_row(
+        "safety margin", f"{budget.margin_bytes:,}", human_bytes(budget.margin_bytes), f"{int(SAFETY_MARGIN * 100)}% of the budget kept free"
+    )
+    verdict = "fits" if budget.fits else "does NOT fit"
+    table.add_row("headroom", f"{budget.headroom_bytes:,}", human_bytes(budget.headroom_bytes), verdict, style="green" if budget.fits else "red")
+    return table
+
+
+def print_tables(tables: Iterable[Table], console: Console | None = None) -> None:
+    console = console or Console()
+    for table in tables:
+        console.print(table)

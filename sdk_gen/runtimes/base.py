@@ -1,0 +1,113 @@
+"""The small interface every on-device runtime ("backend") implements.
+
+A runtime knows: which model families it can take, its weight formats and what each costs in
+bits per parameter (by weight role), how it lays out memory on the phone (KV cache precision,
+prefill chunk, fixed overhead), and (in the modules that implement them) how to convert and
+verify. Platforms and the planner talk to runtimes only through this interface.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from sdk_gen.model.spec import WEIGHT_ROLES, ModelSpec, ParamBreakdown
+
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class QuantFormat:
+    """One weight format of one runtime, and what it costs per weight role.
+
+    ``bits`` maps weight roles to bits per parameter *including* quantization scales; roles not
+    listed use ``default_bits`` (for 2-D matrices) or ``other_bits`` (norms and biases).
+    ``role_bits`` may override per model, for rules that depend on the shape (llama.cpp keeps
+    the output matrix at Q6_K only when its rows divide into 256-wide super-blocks).
+    """
+
+    name: str
+    description: str
+    default_bits: float
+    other_bits: float
+    quality: int  # larger is closer to the original model; used to rank candidates
+    bits: Mapping[str, float] = field(default_factory=dict)
+    role_bits: Callable[[str, ModelSpec, float], float] | None = None
+    auto: bool = True  # may `plan` choose it without being asked?
+    requires: Callable[[ModelSpec], str | None] | None = None  # why a model cannot use it, or None
+
+    def bits_for(self, role: str, spec: ModelSpec) -> float:
+        if role == "other":
+            base = self.other_bits
+        else:
+            base = self.bits.get(role, self.default_bits)
+        return self.role_bits(role, spec, base) if self.role_bits else base
+
+    def weight_bytes(self, spec: ModelSpec, params: ParamBreakdown | None = None) -> int:
+        params = params or spec.params
+        total_bits = sum(getattr(params, role) * self.bits_for(role, spec) for role in WEIGHT_ROLES)
+        return math.ceil(total_bits / 8)
+
+    def unsupported_reason(self, spec: ModelSpec) -> str | None:
+        return self.requires(spec) if self.requires else None
+
+
+@dataclass(frozen=True)
+class MemoryTraits:
+    """How a runtime spends memory beyond the weights, for the budget."""
+
+    kv_bytes_cpu: float  # bytes per cached K/V element on the CPU path
+    kv_bytes_gpu: float
+    activation_bytes_cpu: int
+    activation_bytes_gpu: int
+    prefill_chunk: int  # tokens processed per prefill step; sizes the activation buffers
+    # Runtime libraries, tokenizer, allocator slack and the host app's own baseline, on the phone.
+    overhead_bytes: int
+    overhead_note: str
+
+
+class Runtime(abc.ABC):
+    """Base class for runtimes. Subclasses fill in the class attributes and the hooks."""
+
+    key: str = ""
+    display_name: str = ""
+    platforms: tuple[str, ...] = ("android", "ios")
+    families: tuple[str, ...] = ()
+    auto_selectable: bool = True  # may `plan --runtime auto` pick it?
+    memory: MemoryTraits
+    artifact_kind: str = ""  # e.g. ".litertlm"
+
+    @abc.abstractmethod
+    def quant_formats(self) -> dict[str, QuantFormat]:
+        """The runtime's weight formats by user-facing name."""
+
+    def backends(self, platform: str) -> tuple[str, ...]:
+        """Compute backends this runtime offers on ``platform``, preferred first."""
+        return ("cpu",)
+
+    def gpu_api(self, platform: str) -> str | None:
+        """The GPU API the runtime's gpu backend needs on ``platform`` (checked against the profile)."""
+        return None
+
+    def unsupported_reason(self, spec: ModelSpec) -> str | None:
+        if spec.family not in self.families:
+            return f"{self.display_name} has no converter for the {spec.family} family ({spec.architecture})"
+        return None
+
+    def missing_tools(self) -> str | None:
+        """Why this runtime's toolchain cannot run here, or None when it can."""
+        return None
+
+    def quant(self, name: str) -> QuantFormat | None:
+        return self.quant_formats().get(name)
+
+    def ranked_quants(self) -> list[QuantFormat]:
+        return sorted(self.quant_formats().values(), key=lambda q: q.quality, reverse=True)
+
+    def kv_bytes(self, backend: str) -> float:
+        return self.memory.kv_bytes_gpu if backend == "gpu" else self.memory.kv_bytes_cpu
+
+    def activation_bytes(self, backend: str) -> int:
+        return self.memory.activation_bytes_gpu if backend == "gpu" else self.memory.activation_bytes_cpu
