@@ -6,6 +6,7 @@ documented exit code of its error class (see sdk_gen/errors.py).
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -90,6 +91,53 @@ def plan_command(as_json: bool, **options) -> None:
         print_tables(plan_tables(result))
 
 
+@cli.command("convert")
+@click.option("--model", default=None, help="Hugging Face model folder, known name or cached repo id (the base, with --adapter).")
+@click.option("--runtime", default="auto", show_default=True, help="litert, llamacpp or mlc; auto needs --profile.")
+@click.option("--quant", default=None, help="Weight format (litert: f32, f16, int8, int4); default: the plan's, else the runtime's.")
+@click.option("--context", type=int, default=None, help="Context length the artifact is built for (default 2048).")
+@click.option("--format", "artifact_format", default=None, help="Artifact format: litert writes litertlm (default) or task.")
+@click.option("--adapter", type=click.Path(path_type=Path), default=None, help="PEFT LoRA adapter folder, merged into the base first.")
+@click.option("--profile", default=None, help="Device profile: plan quantization and context for it and check the budget.")
+@click.option("--backend", type=click.Choice(["cpu", "gpu"]), default=None)
+@click.option("--memory-entitlement/--no-memory-entitlement", default=True, show_default=True)
+@click.option("--pre-tokenizer", default=None, help="llama.cpp: name the pre-tokenizer when the converter does not recognise it.")
+@click.option("--verify/--no-verify", default=True, show_default=True, help="Check the artifact against PyTorch on this machine.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output folder (default ./<model>-<runtime>-<quant>).")
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of tables.")
+def convert_command(output, force, as_json, **options) -> None:
+    """Convert a model for a runtime (cached), verify it on the host, and write it with a report."""
+    from sdk_gen.conversion import ConversionRequest, convert, prepare_job, write_conversion_output
+    from sdk_gen.output import check_output_target
+    from sdk_gen.progress import Progress
+    from sdk_gen.report import conversion_tables, print_json, print_tables
+
+    request = ConversionRequest(
+        model=options["model"],
+        runtime=options["runtime"],
+        quant=options["quant"],
+        context=options["context"],
+        artifact_format=options["artifact_format"],
+        adapter=options["adapter"],
+        profile=options["profile"],
+        backend=options["backend"],
+        allow_entitlement=options["memory_entitlement"],
+        verify=options["verify"],
+        pre_tokenizer=options["pre_tokenizer"],
+    )
+    if output is None:
+        job, _, _ = prepare_job(request)
+        output = Path(f"{job.spec.path.name}-{job.runtime.key}-{job.quant.name}")
+    check_output_target(output, force)  # fail before the slow part, not after it
+    result = convert(request, Progress(quiet=as_json))
+    write_conversion_output(result, output, force)
+    if as_json:
+        print_json(result.report())
+    else:
+        print_tables(conversion_tables(result, output))
+
+
 @cli.command("demo-model")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="tiny", show_default=True)
@@ -121,7 +169,20 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every temp folder and child process is cleaned up."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        pass  # not the main thread (tests calling main from a worker): nothing to install
+
+
 def main(argv: list[str] | None = None) -> None:
+    _interrupt_on_sigterm()
     try:
         cli.main(args=argv, prog_name="sdkgen", standalone_mode=False)
     except SdkgenError as exc:

@@ -85,7 +85,7 @@ class _Candidate:
 
 def make_plan(spec: ModelSpec, profile: DeviceProfile, request: PlanRequest = PlanRequest()) -> PlanResult:
     """Return the best plan that fits, or raise BadInput / DoesNotFit with one actionable line."""
-    _check_context(spec, request.context)
+    check_context(spec, request.context)
     runtimes = _candidate_runtimes(spec, profile, request)
     contexts = _candidate_contexts(spec, request.context)
     entitlements = _entitlement_options(profile, request)
@@ -109,7 +109,7 @@ def make_plan(spec: ModelSpec, profile: DeviceProfile, request: PlanRequest = Pl
     raise DoesNotFit(_refusal(spec, profile, request, candidates, contexts, entitlements))
 
 
-def _check_context(spec: ModelSpec, context: int | None) -> None:
+def check_context(spec: ModelSpec, context: int | None) -> None:
     if context is None:
         return
     if context <= 0:

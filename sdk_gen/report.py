@@ -119,6 +119,43 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
     return table
 
 
+def conversion_tables(result, output) -> list[Table]:
+    """Tables for a finished conversion: the artifact, predicted vs actual size, the verification."""
+    job = result.job
+    table = Table(title=f"Converted {job.spec.path.name} for {job.runtime.display_name}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("artifact", f"{output}/{job.artifact_name}")
+    table.add_row("format", f".{job.artifact_format}, {job.quant.name}, context {job.context}")
+    table.add_row("size", f"{result.artifact.bytes:,} bytes ({human_bytes(result.artifact.bytes)})")
+    ratio = result.artifact.bytes / result.predicted_weights_bytes
+    table.add_row("predicted", f"{result.predicted_weights_bytes:,} bytes (actual / predicted = {ratio:.3f})")
+    table.add_row("sha256", result.artifact.sha256)
+    table.add_row("cache", ("hit: " if result.cache_hit else "stored: ") + str(result.artifact.path))
+    if result.adapter:
+        table.add_row("adapter", f"{result.adapter.path} merged into the base (rank {result.adapter.rank})")
+    verification = result.verification
+    if verification is None:
+        table.add_row("verification", "skipped (--no-verify)")
+    else:
+        verdict = "passed" if verification.passed else "FAILED"
+        table.add_row("verification", f"{verdict} with {verification.runtime}")
+        table.add_row("greedy tokens", f"{verification.matched}/{verification.steps} matched PyTorch over {len(verification.prompts)} prompts")
+        if verification.logits:
+            lf = verification.logits
+            table.add_row(
+                "logits",
+                f"max |d| {lf.max_abs_diff:.2e}, correlation {lf.mean_correlation:.5f}, top-1 {lf.top1_agreement:.3f}, "
+                f"top-5 {lf.top5_overlap:.3f} ({lf.positions} positions)",
+            )
+        for note in verification.notes:
+            table.add_row("note", note)
+    tables = [table]
+    if result.plan is not None:
+        tables.append(budget_table(job.spec, result.actual_budget, job.runtime.memory.overhead_note, result.plan.profile))
+    return tables
+
+
 def print_tables(tables: Iterable[Table], console: Console | None = None) -> None:
     console = console or Console()
     for table in tables:

@@ -11,9 +11,17 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
 
+from sdk_gen.errors import ToolMissing
 from sdk_gen.model.spec import WEIGHT_ROLES, ModelSpec, ParamBreakdown
+from sdk_gen.verify import Thresholds
+
+if TYPE_CHECKING:
+    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.verify import VerificationResult
 
 MIB = 1024**2
 
@@ -37,6 +45,8 @@ class QuantFormat:
     role_bits: Callable[[str, ModelSpec, float], float] | None = None
     auto: bool = True  # may `plan` choose it without being asked?
     requires: Callable[[ModelSpec], str | None] | None = None  # why a model cannot use it, or None
+    # What host verification demands of this format (see sdk_gen/verify.py).
+    check: Thresholds = Thresholds(exact=False)
 
     def bits_for(self, role: str, spec: ModelSpec) -> float:
         if role == "other":
@@ -78,6 +88,8 @@ class Runtime(abc.ABC):
     auto_selectable: bool = True  # may `plan --runtime auto` pick it?
     memory: MemoryTraits
     artifact_kind: str = ""  # e.g. ".litertlm"
+    formats: tuple[str, ...] = ()  # artifact formats `convert --format` accepts; the first is the default
+    toolchain_packages: tuple[str, ...] = ()  # Python distributions whose versions key the cache
 
     @abc.abstractmethod
     def quant_formats(self) -> dict[str, QuantFormat]:
@@ -100,6 +112,16 @@ class Runtime(abc.ABC):
         """Why this runtime's toolchain cannot run here, or None when it can."""
         return None
 
+    # Formats `convert` uses when neither --quant nor --profile decides, in order of preference.
+    default_quants: tuple[str, ...] = ()
+
+    def default_quant(self, spec: ModelSpec) -> str:
+        for name in self.default_quants:
+            quant = self.quant(name)
+            if quant and not quant.unsupported_reason(spec):
+                return name
+        return self.ranked_quants()[-1].name
+
     def quant(self, name: str) -> QuantFormat | None:
         return self.quant_formats().get(name)
 
@@ -111,3 +133,42 @@ class Runtime(abc.ABC):
 
     def activation_bytes(self, backend: str) -> int:
         return self.memory.activation_bytes_gpu if backend == "gpu" else self.memory.activation_bytes_cpu
+
+    # --- conversion ----------------------------------------------------------------------
+
+    def toolchain_versions(self) -> dict[str, str]:
+        """Versions of the packages that produce this runtime's artifacts (part of the cache key)."""
+        versions = {}
+        for package in self.toolchain_packages:
+            try:
+                versions[package] = version(package)
+            except PackageNotFoundError:
+                versions[package] = "absent"
+        return versions
+
+    def check_job(self, job: "ConversionJob") -> None:
+        """Refuse (BadInput) a job this runtime cannot convert, before any work starts."""
+
+    def cache_options(self, job: "ConversionJob") -> dict:
+        """Options beyond the job's own fields that change the artifact's bytes."""
+        return {}
+
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path) -> Path:
+        """Convert ``job.model_dir`` into one artifact file inside ``workdir`` and return its path."""
+        raise ToolMissing(f"{self.display_name} has no converter in sdkgen {self._sdkgen_version()}")
+
+    def verify(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
+        """Run ``artifact`` with the runtime's host build and compare it with PyTorch (in a child process)."""
+        from sdk_gen.verify_worker import run_verification
+
+        return run_verification(job, artifact)
+
+    def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
+        """The check itself, in the verification child process."""
+        raise ToolMissing(f"{self.display_name} has no host verifier in sdkgen {self._sdkgen_version()}")
+
+    @staticmethod
+    def _sdkgen_version() -> str:
+        from sdk_gen import __version__
+
+        return __version__

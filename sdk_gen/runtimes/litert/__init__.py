@@ -2,8 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdk_gen.errors import BadInput, ConversionFailed
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
+from sdk_gen.verify import Thresholds
+
+if TYPE_CHECKING:
+    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.verify import VerificationResult
+
+# Verification thresholds. Float formats must reproduce the reference (measured on the demo:
+# max |dlogit| 3.6e-6 for f32, and for f16 against PyTorch with the same fp16 weights).
+# Quantized thresholds sit under what the demo model measured (int8: correlation 0.9998, top-1
+# 0.97, top-5 0.97; int4 blockwise: 0.975, 0.69, 0.73) and far above an unrelated model (~0, ~0.002).
+_EXACT_F32 = Thresholds(exact=True, min_correlation=0.99999, min_top1=0.99, min_top5_overlap=0.99, max_abs_logit_diff=1e-3)
+_EXACT_F16 = Thresholds(
+    exact=True, min_correlation=0.99999, min_top1=0.99, min_top5_overlap=0.99, max_abs_logit_diff=1e-3, reference="fp16-weights"
+)
+_INT8 = Thresholds(exact=False, min_correlation=0.999, min_top1=0.90, min_top5_overlap=0.90)
+_INT4 = Thresholds(exact=False, min_correlation=0.95, min_top1=0.55, min_top5_overlap=0.60)
+
+PREFILL_LENGTH = 128
 
 
 def _channelwise_int8(role: str, spec: ModelSpec, base: float) -> float:
@@ -17,6 +40,9 @@ class LiteRtRuntime(Runtime):
     display_name = "LiteRT-LM"
     families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma3")
     artifact_kind = ".litertlm"
+    formats = ("litertlm", "task")
+    default_quants = ("int8",)
+    toolchain_packages = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "litert-lm-api", "mediapipe", "torch", "transformers")
     memory = MemoryTraits(
         # litert-torch exports the KV cache as float32 tensors (kv_cache_k_N: float32 in the
         # decode signature); LiteRT's GPU delegate runs them in fp16.
@@ -24,7 +50,7 @@ class LiteRtRuntime(Runtime):
         kv_bytes_gpu=2,
         activation_bytes_cpu=4,
         activation_bytes_gpu=2,
-        prefill_chunk=128,
+        prefill_chunk=PREFILL_LENGTH,
         overhead_bytes=160 * MIB,
         overhead_note="LiteRT-LM engine, XNNPack, tokenizer and a Compose app's baseline (estimate)",
     )
@@ -34,9 +60,10 @@ class LiteRtRuntime(Runtime):
         # is quantized by the recipe; norms and biases stay float32.
         return {
             "f32": QuantFormat(
-                "f32", "float32 weights (the export's native precision; exact)", 32, 32, quality=100, auto=False
+                "f32", "float32 weights (the export's native precision; exact)", 32, 32, quality=100, auto=False,
+                check=_EXACT_F32,
             ),
-            "f16": QuantFormat("f16", "float16 weights (float_casting), float32 compute", 16, 32, quality=90),
+            "f16": QuantFormat("f16", "float16 weights (float_casting), float32 compute", 16, 32, quality=90, check=_EXACT_F16),
             "int8": QuantFormat(
                 "int8",
                 "dynamic int8: channelwise int8 weights, float32 activations (dynamic_wi8_afp32)",
@@ -44,6 +71,7 @@ class LiteRtRuntime(Runtime):
                 32,
                 quality=70,
                 role_bits=_channelwise_int8,
+                check=_INT8,
             ),
             "int4": QuantFormat(
                 "int4",
@@ -51,6 +79,7 @@ class LiteRtRuntime(Runtime):
                 4 + 16 / 32,
                 32,
                 quality=40,
+                check=_INT4,
             ),
         }
 
@@ -61,3 +90,81 @@ class LiteRtRuntime(Runtime):
 
     def gpu_api(self, platform: str) -> str | None:
         return "OpenCL" if platform == "android" else "Metal"
+
+    def missing_tools(self) -> str | None:
+        for module, package in (("litert_torch", "litert-torch"), ("litert_lm", "litert-lm-api"), ("mediapipe", "mediapipe")):
+            if importlib.util.find_spec(module) is None:
+                return f"{package} is not installed; run scripts/setup.sh (or pip install 'sdkgen[litert]')"
+        return None
+
+    # --- conversion ------------------------------------------------------------------------
+
+    def check_job(self, job: "ConversionJob") -> None:
+        if job.context < PREFILL_LENGTH:
+            raise BadInput(f"LiteRT exports need --context of at least {PREFILL_LENGTH} tokens (the prefill length)")
+        if job.artifact_format == "task" and job.spec.tokenizer_kind not in ("byte-level-bpe", "bpe", "sentencepiece") and not (
+            job.spec.path / "tokenizer.model"
+        ).is_file():
+            raise BadInput(
+                f"{job.spec.path} has no tokenizer MediaPipe can use ({job.spec.tokenizer_kind}); a .task needs a SentencePiece "
+                "or BPE tokenizer: add the model's tokenizer files, or use --format litertlm"
+            )
+
+    def cache_options(self, job: "ConversionJob") -> dict:
+        from sdk_gen.runtimes.litert.export import RECIPES, use_lightweight_export
+
+        return {
+            "recipe": RECIPES[job.quant.name],
+            "prefill": min(PREFILL_LENGTH, job.context),
+            "lightweight": use_lightweight_export(job.spec.num_params),
+        }
+
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path) -> Path:
+        import json
+
+        from sdk_gen.runtimes.litert.export import export_arguments, recipe_argument, use_lightweight_export
+        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
+
+        export_dir = workdir / "export"
+        arguments = export_arguments(
+            job.model_dir,
+            export_dir,
+            context=job.context,
+            prefill=min(PREFILL_LENGTH, job.context),
+            recipe=recipe_argument(job.quant.name, workdir),
+            lightweight=use_lightweight_export(job.spec.num_params),
+        )
+        task = None
+        if job.artifact_format == "task":
+            task = {"model_dir": str(job.model_dir), "workdir": str(workdir), "out": str(workdir / job.artifact_name)}
+        code = run_python_module("sdk_gen.runtimes.litert.export", [json.dumps({"export": arguments, "task": task})], log_path)
+        refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
+        if refusal:
+            raise BadInput(refusal)
+        produced = export_dir / "model.litertlm"
+        if code != 0 or not produced.is_file():
+            raise ConversionFailed(f"litert-torch export failed: {last_error_line(log_path)}")
+        if task:
+            return Path(task["out"])
+        final = workdir / job.artifact_name
+        produced.rename(final)
+        return final
+
+    def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
+        from sdk_gen.runtimes.litert.checks import verify_artifact
+
+        return verify_artifact(job, artifact)
+
+
+def _stop_ids(model_dir: Path, hf_tokenizer) -> list[int]:
+    """The ids that end a reply: generation_config's eos ids, else the tokenizer's eos."""
+    import json
+
+    ids: list[int] = []
+    generation = model_dir / "generation_config.json"
+    if generation.is_file():
+        eos = json.loads(generation.read_text()).get("eos_token_id")
+        ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if not ids and hf_tokenizer.eos_token_id is not None:
+        ids = [hf_tokenizer.eos_token_id]
+    return ids

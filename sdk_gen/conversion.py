@@ -1,0 +1,289 @@
+"""The convert stage: model (+ adapter) -> runtime artifact, cached, verified on the host.
+
+    request -> job (runtime, format, quant, context) -> cache lookup
+            -> [merge adapter] -> runtime.convert -> cache store
+            -> runtime.verify -> ConversionResult (what the report and the templates need)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sdk_gen import __version__
+from sdk_gen.adapters import AdapterInfo, base_model_for, merge_adapter, read_adapter
+from sdk_gen.budget import MemoryBudget
+from sdk_gen.cache import ArtifactCache, CachedArtifact, cache_key
+from sdk_gen.errors import BadInput, ConversionFailed, ToolMissing, VerificationFailed
+from sdk_gen.hashing import folder_digest
+from sdk_gen.model import ModelSpec, inspect_model
+from sdk_gen.output import atomic_output_dir
+from sdk_gen.planner import PlanRequest, PlanResult, check_context, make_plan
+from sdk_gen.profiles import load_profile
+from sdk_gen.progress import Progress
+from sdk_gen.runtimes import get_runtime
+from sdk_gen.runtimes.base import QuantFormat, Runtime
+from sdk_gen.verify import VerificationResult
+
+# Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
+CONVERTER_REVISION = 1
+DEFAULT_CONTEXT = 2048
+
+
+@dataclass(frozen=True)
+class ConversionRequest:
+    model: str | None
+    runtime: str = "auto"
+    quant: str | None = None
+    context: int | None = None
+    artifact_format: str | None = None
+    adapter: Path | None = None
+    profile: str | None = None
+    backend: str | None = None
+    allow_entitlement: bool = True
+    verify: bool = True
+    pre_tokenizer: str | None = None
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class ConversionJob:
+    """Everything a runtime needs to produce (and check) one artifact."""
+
+    model_dir: Path  # the folder the converter reads: the merged checkpoint when an adapter is given
+    spec: ModelSpec
+    runtime: Runtime
+    quant: QuantFormat
+    context: int
+    artifact_format: str
+    backend: str
+    threads: int
+    pre_tokenizer: str | None = None
+
+    @property
+    def artifact_name(self) -> str:
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.spec.path.name).strip("-.") or "model"
+        return f"{stem}-{self.quant.name}.{self.artifact_format}"
+
+
+@dataclass
+class ConversionResult:
+    job: ConversionJob
+    artifact: CachedArtifact
+    cache_hit: bool
+    predicted_weights_bytes: int
+    adapter: AdapterInfo | None
+    plan: PlanResult | None
+    verification: VerificationResult | None
+    toolchain: dict[str, str]
+    model_digest: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def actual_budget(self) -> MemoryBudget | None:
+        if self.plan is None:
+            return None
+        return self.plan.budget.with_artifact_size(self.artifact.bytes)
+
+    def report(self) -> dict:
+        spec = self.job.spec
+        data = {
+            "sdkgen_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": {
+                "path": str(spec.path),
+                "architecture": spec.architecture,
+                "num_params": spec.num_params,
+                "digest": self.model_digest,
+            },
+            "adapter": None
+            if self.adapter is None
+            else {"path": str(self.adapter.path), "base_model": self.adapter.base_model, "rank": self.adapter.rank,
+                  "merged": True},
+            "runtime": self.job.runtime.key,
+            "format": self.job.artifact_format,
+            "quant": self.job.quant.name,
+            "context": self.job.context,
+            "backend": self.job.backend,
+            "toolchain": self.toolchain,
+            "cache": {"key": self.artifact.key, "hit": self.cache_hit, "path": str(self.artifact.path)},
+            "artifacts": [{"path": self.job.artifact_name, "bytes": self.artifact.bytes, "sha256": self.artifact.sha256}],
+            "weights": {
+                "predicted_bytes": self.predicted_weights_bytes,
+                "actual_bytes": self.artifact.bytes,
+                "actual_over_predicted": round(self.artifact.bytes / self.predicted_weights_bytes, 4),
+            },
+            "plan": None,
+            "budget": None,
+            "verification": self.verification.to_json() if self.verification else None,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        if self.plan is not None:
+            data["plan"] = self.plan.plan.to_json()
+            data["profile"] = self.plan.profile.id
+            data["budget"] = {"predicted": self.plan.budget.to_json(), "actual": self.actual_budget.to_json()}
+        return data
+
+
+def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo | None, PlanResult | None]:
+    """Validate the request and settle every choice, before any slow work starts."""
+    adapter = read_adapter(request.adapter) if request.adapter else None
+    model_arg = base_model_for(adapter, request.model) if adapter else request.model
+    if not model_arg:
+        raise BadInput("pass --model MODEL (or --adapter DIR whose config names its base)")
+    spec = inspect_model(model_arg)
+
+    plan = None
+    if request.profile:
+        plan = make_plan(
+            spec,
+            load_profile(request.profile),
+            PlanRequest(
+                runtime=request.runtime,
+                quant=request.quant,
+                context=request.context,
+                backend=request.backend,
+                allow_entitlement=request.allow_entitlement,
+            ),
+        )
+        runtime = get_runtime(plan.plan.runtime)
+        quant = runtime.quant(plan.plan.quant)
+        context, backend, threads = plan.plan.context, plan.plan.backend, plan.plan.threads
+    else:
+        if request.runtime == "auto":
+            raise BadInput("--runtime auto chooses for a device: pass --profile, or name the runtime (--runtime litert)")
+        runtime = get_runtime(request.runtime)
+        reason = runtime.unsupported_reason(spec)
+        if reason:
+            raise BadInput(reason)
+        quant_name = request.quant or runtime.default_quant(spec)
+        quant = runtime.quant(quant_name)
+        if quant is None:
+            raise BadInput(
+                f"unknown --quant {quant_name!r} for {runtime.display_name}; choose one of: {', '.join(runtime.quant_formats())}"
+            )
+        if quant.unsupported_reason(spec):
+            raise BadInput(f"--quant {quant_name} cannot be used with this model: {quant.unsupported_reason(spec)}")
+        check_context(spec, request.context)
+        context = request.context or min(DEFAULT_CONTEXT, spec.max_context)
+        backend = request.backend or "cpu"
+        threads = 4
+
+    missing = runtime.missing_tools()
+    if missing:
+        raise ToolMissing(missing)
+    artifact_format = request.artifact_format or runtime.formats[0]
+    if artifact_format not in runtime.formats:
+        raise BadInput(f"{runtime.display_name} writes {' or '.join(runtime.formats)}, not --format {artifact_format}")
+    job = ConversionJob(
+        model_dir=spec.path,
+        spec=spec,
+        runtime=runtime,
+        quant=quant,
+        context=context,
+        artifact_format=artifact_format,
+        backend=backend,
+        threads=threads,
+        pre_tokenizer=request.pre_tokenizer,
+    )
+    runtime.check_job(job)
+    return job, adapter, plan
+
+
+def convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
+    """Run the convert stage; the artifact lands in the cache (see ConversionResult.artifact)."""
+    progress = progress or Progress(quiet=True)
+    timings: dict[str, float] = {}
+    job, adapter, plan = prepare_job(request)
+    cache = ArtifactCache(request.cache_dir)
+    model_digest = folder_digest(job.spec.path, cache.hasher)
+    toolchain = job.runtime.toolchain_versions()
+    inputs = {
+        "converter_revision": CONVERTER_REVISION,
+        "runtime": job.runtime.key,
+        "format": job.artifact_format,
+        "quant": job.quant.name,
+        "context": job.context,
+        "backend": job.backend,
+        "pre_tokenizer": job.pre_tokenizer,
+        "model": model_digest,
+        "adapter": folder_digest(adapter.path, cache.hasher) if adapter else None,
+        "toolchain": toolchain,
+        "options": job.runtime.cache_options(job),
+    }
+    key = cache_key(inputs)
+    cache.hasher.save()
+
+    start = time.perf_counter()
+    entry = cache.lookup(key)
+    timings["cache_lookup"] = time.perf_counter() - start
+    cache_hit = entry is not None
+    workdir = cache.staging_dir()
+    try:
+        if adapter and (entry is None or request.verify):
+            with progress.stage(f"merging LoRA adapter {adapter.path.name} into {job.spec.path.name}"):
+                job = replace(job, model_dir=merge_adapter(job.spec.path, adapter, workdir / "merged"))
+        if entry is None:
+            log_path = workdir / "converter.log"
+            title = f"converting with {job.runtime.display_name}: {job.quant.name}, context {job.context}, .{job.artifact_format}"
+            start = time.perf_counter()
+            with progress.stage(title):
+                try:
+                    artifact = job.runtime.convert(job, workdir, log_path)
+                except ConversionFailed as failure:
+                    raise ConversionFailed(f"{failure.message} ({cache.keep_log(log_path, job.runtime.key)})") from None
+            timings["convert"] = time.perf_counter() - start
+            entry = cache.store(key, artifact, inputs)
+        else:
+            progress.note(f"reusing cached artifact {entry.path}")
+
+        verification = None
+        if request.verify:
+            start = time.perf_counter()
+            with progress.stage(f"verifying on the host against PyTorch ({job.quant.check.reference} weights)"):
+                verification = job.runtime.verify(job, entry.path)
+            timings["verify"] = time.perf_counter() - start
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    result = ConversionResult(
+        job=job,
+        artifact=entry,
+        cache_hit=cache_hit,
+        predicted_weights_bytes=job.quant.weight_bytes(job.spec),
+        adapter=adapter,
+        plan=plan,
+        verification=verification,
+        toolchain=toolchain,
+        model_digest=model_digest,
+        timings=timings,
+    )
+    if verification is not None and not verification.passed:
+        raise VerificationFailed(
+            f"{job.artifact_name} does not reproduce the PyTorch model: {verification.failure_summary()}; "
+            f"the artifact stays in the cache ({entry.path}) for inspection"
+        )
+    return result
+
+
+REPORT_NAME = "sdkgen-report.json"
+
+
+def place_artifact(artifact: CachedArtifact, dest: Path) -> None:
+    """Put the cached artifact at ``dest``: a hard link when the filesystem allows, else a copy."""
+    try:
+        os.link(artifact.path, dest)
+    except OSError:
+        shutil.copy2(artifact.path, dest)
+
+
+def write_conversion_output(result: ConversionResult, dest: Path, force: bool) -> Path:
+    """Write the artifact and sdkgen-report.json into ``dest``, all or nothing."""
+    with atomic_output_dir(dest, force) as staging:
+        place_artifact(result.artifact, staging / result.job.artifact_name)
+        (staging / REPORT_NAME).write_text(json.dumps(result.report(), indent=2) + "\n")
+    return dest

@@ -1,0 +1,85 @@
+"""Run a toolchain in a child process with its output captured to a log file.
+
+Converters print hundreds of lines (progress bars, framework warnings); sdkgen keeps them in a
+log and, on failure, reports the last line that reads like an error plus the log's path. A
+child is terminated when sdkgen is interrupted, so Ctrl-C never leaves a converter running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+_ERROR_LINE = re.compile(r"(Error|Exception|error:|FAILED|Traceback|not supported|Unsupported)", re.IGNORECASE)
+_NOISE = re.compile(r"^\s*(File \"|\^|~|During handling|The above exception)")
+
+
+def run_python_module(module: str, args: list[str], log_path: Path, env: dict | None = None) -> int:
+    """Run ``python -m module args...``; return its exit code. Output goes to ``log_path``."""
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=True,  # we forward interrupts ourselves, then clean up
+        )
+        try:
+            return child.wait()
+        except BaseException:
+            _stop(child)
+            raise
+
+
+def _stop(child: subprocess.Popen) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=10)
+    except (ProcessLookupError, PermissionError):
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def last_error_line(log_path: Path) -> str:
+    """The most telling line of a failed run's log (the exception message, usually last)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log was written"
+    candidates = [line.strip() for line in lines if line.strip() and not _NOISE.match(line)]
+    for line in reversed(candidates):
+        if _ERROR_LINE.search(line) and not line.startswith("Traceback"):
+            return line[:400]
+    return candidates[-1][:400] if candidates else "the converter printed nothing"
+
+
+# A child that refuses its input (rather than crashing) says why on a marked line and exits so.
+BAD_INPUT_EXIT = 2
+_BAD_INPUT_MARK = "SDKGEN-BAD-INPUT: "
+
+
+def report_bad_input(error: Exception) -> int:
+    """In a child: print the refusal where the parent will find it; return the exit code."""
+    print(_BAD_INPUT_MARK + " ".join(str(error).split()), flush=True)
+    return BAD_INPUT_EXIT
+
+
+def bad_input_reported(log_path: Path) -> str | None:
+    """In the parent: the refusal a child printed, if any."""
+    try:
+        for line in reversed(log_path.read_text(errors="replace").splitlines()):
+            if line.startswith(_BAD_INPUT_MARK):
+                return line[len(_BAD_INPUT_MARK):]
+    except OSError:
+        pass
+    return None
