@@ -74,7 +74,28 @@ def base_model_for(adapter: AdapterInfo, model_arg: str | None) -> str:
 
 
 def merge_adapter(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
-    """Write base + adapter, merged, as a plain Hugging Face checkpoint in ``out_dir``."""
+    """Write base + adapter, merged, as a plain Hugging Face checkpoint in ``out_dir``.
+
+    peft and transformers run in a child process: they print warnings and progress bars, and the
+    base model's memory is returned the moment the merge is written.
+    """
+    from sdk_gen.errors import ConversionFailed
+    from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir.parent / "merge.log"
+    request = {"base": str(base_dir), "adapter": str(adapter.path), "out": str(out_dir)}
+    code = run_python_module("sdk_gen.adapters", [json.dumps(request)], log_path)
+    if code == BAD_INPUT_EXIT and (refusal := bad_input_reported(log_path)):
+        raise BadInput(refusal)
+    if code == BAD_INPUT_EXIT + 2:
+        raise ToolMissing("merging LoRA adapters needs peft; run scripts/setup.sh (or pip install 'sdkgen[adapters]')")
+    if code != 0:
+        raise ConversionFailed(f"merging {adapter.path} into {base_dir} failed: {last_error_line(log_path)}")
+    return out_dir
+
+
+def _merge_here(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
     try:
         import torch
         from peft import PeftModel
@@ -99,3 +120,21 @@ def merge_adapter(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
         if (tokenizer_source / name).is_file():
             shutil.copy2(tokenizer_source / name, out_dir / name)
     return out_dir
+
+
+def _child(request: dict) -> int:
+    from sdk_gen.subprocess_log import BAD_INPUT_EXIT, report_bad_input
+
+    try:
+        _merge_here(Path(request["base"]), read_adapter(Path(request["adapter"])), Path(request["out"]))
+    except BadInput as refusal:
+        return report_bad_input(refusal)
+    except ToolMissing:
+        return BAD_INPUT_EXIT + 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_child(json.loads(sys.argv[1])))

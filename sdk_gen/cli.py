@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message() + hint, ExitCode.BAD_INPUT)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
+    except OSError as exc:
+        # Disk full, read-only filesystem, permissions: the environment, not sdkgen, said no.
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}; free space or choose a writable -o / SDKGEN_CACHE_DIR", ExitCode.BAD_INPUT)
     except (KeyboardInterrupt, click.exceptions.Abort):
         _fail("interrupted; nothing partial was left behind", ExitCode.INTERRUPTED)
     except click.exceptions.Exit as exc:

@@ -25,7 +25,7 @@ from sdk_gen.output import atomic_output_dir
 from sdk_gen.planner import PlanRequest, PlanResult, check_context, make_plan
 from sdk_gen.profiles import load_profile
 from sdk_gen.progress import Progress
-from sdk_gen.runtimes import get_runtime
+from sdk_gen.runtimes import check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import QuantFormat, Runtime
 from sdk_gen.verify import VerificationResult
 
@@ -63,10 +63,12 @@ class ConversionJob:
     backend: str
     threads: int
     pre_tokenizer: str | None = None
+    name: str = ""  # what the artifact is named after: the adapter's folder, else the model's
 
     @property
     def artifact_name(self) -> str:
-        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.spec.path.name).strip("-.") or "model"
+        source = self.name or self.spec.path.name
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source).strip("-.") or "model"
         return f"{stem}-{self.quant.name}.{self.artifact_format}"
 
 
@@ -157,9 +159,7 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
         if request.runtime == "auto":
             raise BadInput("--runtime auto chooses for a device: pass --profile, or name the runtime (--runtime litert)")
         runtime = get_runtime(request.runtime)
-        reason = runtime.unsupported_reason(spec)
-        if reason:
-            raise BadInput(reason)
+        check_runtime_supports(runtime, spec)
         quant_name = request.quant or runtime.default_quant(spec)
         quant = runtime.quant(quant_name)
         if quant is None:
@@ -189,6 +189,7 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
         backend=backend,
         threads=threads,
         pre_tokenizer=request.pre_tokenizer,
+        name=adapter.path.name if adapter else spec.path.name,
     )
     runtime.check_job(job)
     return job, adapter, plan

@@ -28,6 +28,8 @@ def check_output_target(dest: Path, force: bool) -> Path:
     if dest.exists() and not force:
         raise BadInput(f"output {dest} already exists; pass --force to replace it, or choose another -o path")
     parent = _existing_ancestor(dest.parent)
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        raise BadInput(f"cannot write to {parent}: it is on a read-only filesystem; choose another -o path")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise BadInput(f"cannot write to {parent} (permission denied); choose another -o path")
     return dest
@@ -43,8 +45,11 @@ def _existing_ancestor(path: Path) -> Path:
 def atomic_output_dir(dest: Path, force: bool) -> Iterator[Path]:
     """Yield a fresh folder to fill; on success it becomes ``dest``, on any error it vanishes."""
     dest = check_output_target(dest, force)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    except OSError as exc:
+        raise BadInput(f"cannot write to {dest.parent} ({exc.strerror}); choose another -o path") from None
     # mkdtemp makes the folder private (0700); the output should get the user's usual mode.
     os.chmod(staging, 0o777 & ~_current_umask())
     try:

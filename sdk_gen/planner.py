@@ -13,7 +13,7 @@ from sdk_gen.budget import SAFETY_MARGIN, MemoryBudget, compute_budget
 from sdk_gen.errors import BadInput, DoesNotFit
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.profiles import DeviceProfile
-from sdk_gen.runtimes import all_runtimes, get_runtime
+from sdk_gen.runtimes import all_runtimes, check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import QuantFormat, Runtime
 from sdk_gen.units import human_bytes
 
@@ -126,11 +126,7 @@ def _candidate_runtimes(spec: ModelSpec, profile: DeviceProfile, request: PlanRe
         runtime = get_runtime(request.runtime)
         if profile.platform not in runtime.platforms:
             raise BadInput(f"{runtime.display_name} does not target {profile.platform}; choose another --runtime")
-        reason = runtime.unsupported_reason(spec)
-        if reason:
-            others = [r.key for r in all_runtimes() if r.key != runtime.key and not r.unsupported_reason(spec)]
-            hint = f"; try --runtime {others[0]}" if others else ""
-            raise BadInput(f"{reason}{hint}")
+        check_runtime_supports(runtime, spec)
         return [runtime]
     runtimes = [
         r for r in all_runtimes() if r.auto_selectable and profile.platform in r.platforms and not r.unsupported_reason(spec)

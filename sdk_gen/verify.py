@@ -243,15 +243,19 @@ def compare_ids(reference: Sequence[int], artifact: Sequence[int]) -> tuple[int,
 
 
 def compare_text(reference: TorchReference, ref_ids: Sequence[int], artifact_text: str) -> tuple[int, int | None]:
-    """Like compare_ids, when the runtime returns text: count reference tokens whose text it reproduced."""
+    """Like compare_ids, when the runtime returns text: count reference tokens whose text it reproduced.
+
+    A token prefix can end inside a multi-byte character (its text then ends in U+FFFD, which the
+    whole text does not contain), so a non-matching prefix does not end the count: the longest
+    prefix whose text starts the artifact's text does.
+    """
+    if artifact_text == reference.decode(ref_ids):
+        return len(ref_ids), None
     matched = 0
     for k in range(1, len(ref_ids) + 1):
         if artifact_text.startswith(reference.decode(ref_ids[:k])):
             matched = k
-        else:
-            break
-    identical = matched == len(ref_ids) and artifact_text == reference.decode(ref_ids)
-    return matched, None if identical else matched
+    return matched, matched
 
 
 def apply_thresholds(result: VerificationResult) -> None:

@@ -33,4 +33,13 @@ def get_runtime(key: str) -> Runtime:
     raise BadInput(f"unknown runtime {key!r}; choose one of: auto, {names}")
 
 
-__all__ = ["QuantFormat", "Runtime", "all_runtimes", "get_runtime"]
+def check_runtime_supports(runtime: Runtime, spec) -> None:
+    """Refuse a model the runtime cannot convert, naming a runtime that can."""
+    reason = runtime.unsupported_reason(spec)
+    if reason:
+        others = [r.key for r in all_runtimes() if r.key != runtime.key and not r.unsupported_reason(spec)]
+        hint = f"; try --runtime {others[0]}" if others else ""
+        raise BadInput(f"{reason}{hint}")
+
+
+__all__ = ["QuantFormat", "Runtime", "all_runtimes", "check_runtime_supports", "get_runtime"]

@@ -1,0 +1,109 @@
+"""PEFT LoRA adapters: merged into the base before conversion, for every runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from sdk_gen.adapters import merge_adapter, read_adapter
+from sdk_gen.errors import BadInput
+
+
+def make_adapter(base: Path, out: Path, seed: int = 1) -> Path:
+    """A small LoRA adapter with non-zero B matrices, so it really changes the model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "fc1"], init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lora_adapter(demo_model, tmp_path_factory) -> Path:
+    return make_adapter(demo_model, tmp_path_factory.mktemp("adapters") / "tiny-lora")
+
+
+def _logits(model, ids):
+    import torch
+
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0]
+
+
+def test_merged_model_matches_peft_and_differs_from_base(demo_model, lora_adapter, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged_dir = merge_adapter(demo_model, read_adapter(lora_adapter), tmp_path / "merged")
+    ids = AutoTokenizer.from_pretrained(demo_model)("The quick brown fox jumps").input_ids
+    base = AutoModelForCausalLM.from_pretrained(demo_model).eval()
+    base_logits = _logits(base, ids)
+    unmerged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(demo_model), lora_adapter).eval()
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    # The merged checkpoint computes what PyTorch computes with the adapter applied...
+    assert torch.allclose(_logits(merged, ids), _logits(unmerged, ids), atol=1e-4)
+    # ...which is not what the base computes.
+    assert (_logits(merged, ids) - base_logits).abs().max() > 0.05
+    # Tokenizer and chat template travel with the merge.
+    assert (merged_dir / "tokenizer.json").is_file() and AutoTokenizer.from_pretrained(merged_dir).chat_template
+
+
+def test_adapter_for_another_shape_is_refused(demo_model, tmp_path):
+    import transformers as T
+
+    other_base = tmp_path / "narrow"
+    T.PhiForCausalLM(T.PhiConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                 num_attention_heads=4, partial_rotary_factor=0.5)).save_pretrained(other_base)
+    adapter = make_adapter(other_base, tmp_path / "narrow-lora")
+    with pytest.raises(BadInput, match="does not match base model"):
+        merge_adapter(demo_model, read_adapter(adapter), tmp_path / "merged")
+    result = run_cli("convert", "--adapter", str(adapter), "--model", str(demo_model), "--runtime", "litert", "-o", str(tmp_path / "o"))
+    assert result.code == 2 and len(result.stderr_lines) == 1 and "does not match base model" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_adapter_folder_problems(tmp_path, lora_adapter):
+    missing = run_cli("convert", "--adapter", str(tmp_path / "nope"), "--runtime", "litert", "-o", str(tmp_path / "o"))
+    assert missing.code == 2 and "does not exist" in missing.stderr
+    no_base = tmp_path / "orphan"
+    no_base.mkdir()
+    config = json.loads((lora_adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = None
+    (no_base / "adapter_config.json").write_text(json.dumps(config))
+    (no_base / "adapter_model.safetensors").write_bytes((lora_adapter / "adapter_model.safetensors").read_bytes())
+    orphan = run_cli("convert", "--adapter", str(no_base), "--runtime", "litert", "-o", str(tmp_path / "o"))
+    assert orphan.code == 2 and "--model BASE" in orphan.stderr
+    config["peft_type"] = "IA3"
+    (no_base / "adapter_config.json").write_text(json.dumps(config))
+    ia3 = run_cli("convert", "--adapter", str(no_base), "--model", "x", "--runtime", "litert", "-o", str(tmp_path / "o"))
+    assert ia3.code == 2 and "LoRA adapters only" in ia3.stderr
+
+
+@pytest.mark.slow
+def test_convert_with_adapter_verifies_against_the_merged_model(demo_model, lora_adapter, tmp_path, monkeypatch):
+    from sdk_gen.conversion import ConversionRequest, prepare_job
+    from sdk_gen.runtimes import get_runtime
+
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_cli("convert", "--adapter", str(lora_adapter), "--runtime", "litert", "--quant", "f32", "--context", "256",
+                     "-o", str(tmp_path / "out"), "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["adapter"]["merged"] is True and report["adapter"]["base_model"] == str(demo_model)
+    assert report["artifacts"][0]["path"] == "tiny-lora-f32.litertlm"
+    assert report["verification"]["passed"] is True
+    assert report["verification"]["matched"] == report["verification"]["steps"]
+
+    # The adapter is really inside: the same artifact does not reproduce the base model.
+    artifact = tmp_path / "out" / report["artifacts"][0]["path"]
+    base_job, _, _ = prepare_job(ConversionRequest(model=str(demo_model), runtime="litert", quant="f32", context=256))
+    against_base = get_runtime("litert").verify(base_job, artifact)
+    assert against_base.passed is False

@@ -1,0 +1,165 @@
+"""Ctrl-C, SIGTERM, a full disk and a read-only output: clean exits and nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+
+def sdkgen(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sdk_gen", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def converter_processes() -> list[str]:
+    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if "sdk_gen.runtimes.litert.export" in line and "ps -eo" not in line]
+
+
+def wait_for_converter_log(cache: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = list((cache / "v1" / "tmp").glob("convert-*/converter.log"))
+        if logs and logs[0].stat().st_size > 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the converter never started")
+
+
+@pytest.fixture(scope="module")
+def warm_cache(demo_model, tmp_path_factory) -> Path:
+    """A cache holding one finished int4 conversion, to show interruptions leave it intact."""
+    cache = tmp_path_factory.mktemp("cache")
+    code, out, err = finish(sdkgen("convert", "--model", str(demo_model), "--runtime", "litert", "--quant", "int4",
+                                   "--context", "256", "--no-verify", "-o", str(cache.parent / "warm-out"), "--force",
+                                   env={"SDKGEN_CACHE_DIR": str(cache)}))
+    assert code == 0, err
+    return cache
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted((cache / "v1" / "artifacts").glob("*/*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_conversion_leaves_nothing_partial(demo_model, warm_cache, tmp_path, signum):
+    before = entries(warm_cache)
+    out = tmp_path / "out"
+    process = sdkgen("convert", "--model", str(demo_model), "--runtime", "litert", "--quant", "int8", "--context", "256",
+                     "-o", str(out), env={"SDKGEN_CACHE_DIR": str(warm_cache)})
+    wait_for_converter_log(warm_cache)
+    time.sleep(1.0)  # the export is under way in its child process
+    process.send_signal(signum)
+    code, stdout, stderr = finish(process, timeout=120)
+
+    assert code == 130
+    assert stderr.strip().splitlines() == ["sdkgen: error: interrupted; nothing partial was left behind"]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert list((warm_cache / "v1" / "tmp").iterdir()) == []  # the work folder is gone
+    assert entries(warm_cache) == before  # no half-written entry was added
+    assert converter_processes() == []  # the converter child was stopped too
+
+    # And the cache is intact: the earlier conversion is still a valid hit.
+    code, stdout, stderr = finish(sdkgen("convert", "--model", str(demo_model), "--runtime", "litert", "--quant", "int4",
+                                         "--context", "256", "--no-verify", "-o", str(out), "--json",
+                                         env={"SDKGEN_CACHE_DIR": str(warm_cache)}))
+    assert code == 0, stderr
+    assert json.loads(stdout)["cache"]["hit"] is True
+
+
+def _can_mount_in_namespace() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True)
+    return probe.returncode == 0
+
+
+needs_mounts = pytest.mark.skipif(
+    not _can_mount_in_namespace(), reason="this machine does not allow mount namespaces (unshare -rm), needed to fake a full disk"
+)
+
+
+def in_namespace(script: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a shell script in a private mount namespace (tmpfs mounts vanish with it)."""
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+@needs_mounts
+def test_full_disk_for_the_output(demo_model, warm_cache, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=512k tmpfs {small} && "
+        f"{sys.executable} -m sdk_gen convert --model {demo_model} --runtime litert --quant int4 --context 256 "
+        f"--no-verify -o {small}/out; echo \"exit=$?\"; ls -A {small}"
+    )
+    done = in_namespace(script, {"SDKGEN_CACHE_DIR": str(warm_cache)})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "exit=2" in done.stdout
+    assert len(lines) == 1 and "No space left on device" in lines[0]
+    assert done.stdout.strip().splitlines()[-1] == "exit=2"  # ls printed nothing: no partial output
+
+
+@pytest.mark.slow
+@needs_mounts
+def test_full_disk_for_the_cache(demo_model, tmp_path):
+    small = tmp_path / "small-cache"
+    small.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=1m tmpfs {small} && "
+        f"{sys.executable} -m sdk_gen convert --model {demo_model} --runtime litert --quant f32 --context 256 "
+        f"--no-verify -o {tmp_path}/out; echo \"exit=$?\"; find {small}/v1/artifacts -type f 2>/dev/null | wc -l; "
+        f"ls -A {small}/v1/tmp"
+    )
+    done = in_namespace(script, {"SDKGEN_CACHE_DIR": str(small)})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "exit=5" in done.stdout, done.stdout + done.stderr
+    assert len(lines) == 1 and "export failed" in lines[0] and "No space left on device" in lines[0]
+    out_lines = done.stdout.strip().splitlines()
+    assert out_lines[-1] == "0" or out_lines[-2:] == ["exit=5", "0"]  # no cache entry, no work folder left
+    assert not (tmp_path / "out").exists()
+
+
+@needs_mounts
+def test_read_only_output(demo_model, tmp_path):
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    script = (
+        f"mount -t tmpfs -o ro,size=1m tmpfs {frozen} && "
+        f"{sys.executable} -m sdk_gen convert --model {demo_model} --runtime litert -o {frozen}/out; echo \"exit=$?\""
+    )
+    done = in_namespace(script, {"SDKGEN_CACHE_DIR": str(tmp_path / "cache")})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "exit=2" in done.stdout
+    assert len(lines) == 1 and "read-only filesystem" in lines[0]
+    assert not (tmp_path / "cache").exists()  # refused before any work
