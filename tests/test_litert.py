@@ -136,17 +136,56 @@ def test_verification_fails_against_a_different_model(demo_model, tmp_path):
         assert verification.logits.mean_correlation < 0.5 and verification.logits.top1_agreement < 0.2
 
 
-def test_architecture_litert_cannot_export(tmp_path):
+def test_architecture_nobody_converts(tmp_path):
     import transformers as T
 
-    config = T.Gemma2Config(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                            num_key_value_heads=2, head_dim=16)
-    config.save_pretrained(tmp_path / "gemma2")
+    T.GPTNeoXConfig(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                    num_attention_heads=4).save_pretrained(tmp_path / "pythia")
     before = tree_snapshot(tmp_path)
-    result = run_cli("convert", "--model", str(tmp_path / "gemma2"), "--runtime", "litert", "-o", str(tmp_path / "out"))
+    result = run_cli("convert", "--model", str(tmp_path / "pythia"), "--runtime", "litert", "-o", str(tmp_path / "out"))
     assert result.code == 2 and len(result.stderr_lines) == 1
-    assert "gemma2" in result.stderr and "LiteRT-LM" in result.stderr and "--runtime llamacpp" in result.stderr
+    assert "gpt_neox" in result.stderr and "not supported" in result.stderr and "PhiForCausalLM" in result.stderr
     assert tree_snapshot(tmp_path) == before
+
+
+FAMILY_MODELS = {
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(num_key_value_heads=2)),
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(num_key_value_heads=2)),
+    "mistral": ("MistralConfig", "MistralForCausalLM", dict(num_key_value_heads=2, sliding_window=None)),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(num_key_value_heads=2)),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(num_key_value_heads=2, head_dim=16)),
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", dict(num_key_value_heads=1, head_dim=16)),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", dict(num_key_value_heads=2, head_dim=16, sliding_window=64)),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", dict(num_key_value_heads=2, head_dim=16, sliding_window=64)),
+}
+
+
+def tiny_family_model(family: str, demo_model: Path, out: Path) -> Path:
+    """A tiny random model of ``family`` with the demo model's tokenizer (the demo itself is Phi)."""
+    import torch
+    import transformers as T
+
+    config_name, model_name, extra = FAMILY_MODELS[family]
+    config = getattr(T, config_name)(
+        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=512, bos_token_id=0, eos_token_id=0, pad_token_id=0, initializer_range=0.05, **extra,
+    )
+    torch.manual_seed(0)
+    getattr(T, model_name)(config).save_pretrained(out)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(demo_model / name, out / name)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILY_MODELS))
+def test_every_family_converts_and_equals_pytorch(family, demo_model, tmp_path):
+    model = tiny_family_model(family, demo_model, tmp_path / family)
+    report = _convert_json(model, tmp_path / "out", "--quant", "f32")
+    verification = report["verification"]
+    assert verification["passed"] is True, verification
+    assert verification["logits"]["max_abs_diff"] < 1e-4
+    assert all(p["first_divergence"] is None for p in verification["prompts"])
 
 
 def test_task_needs_a_tokenizer(demo_model, tmp_path):

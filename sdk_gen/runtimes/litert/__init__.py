@@ -38,7 +38,8 @@ def _channelwise_int8(role: str, spec: ModelSpec, base: float) -> float:
 class LiteRtRuntime(Runtime):
     key = "litert"
     display_name = "LiteRT-LM"
-    families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma3")
+    # Each family checked end to end on a tiny model (tests/test_litert.py::test_every_family).
+    families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
     artifact_kind = ".litertlm"
     formats = ("litertlm", "task")
     default_quants = ("int8",)

@@ -31,6 +31,14 @@ TASK_NOTE = (
 )
 
 
+def _before_nul(reference: TorchReference, ids: list[int]) -> tuple[list[int], str | None]:
+    """Cut a continuation before the first token whose text holds a NUL (litert_lm returns C strings)."""
+    for k, token in enumerate(ids):
+        if "\x00" in reference.decode([token]):
+            return ids[:k], f"text compared up to token {k}: the next one holds a NUL byte, which ends litert_lm's C string"
+    return ids, None
+
+
 def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     from sdk_gen.runtimes.litert.host import EngineRunner, TfliteDecoder, unpack_litertlm
 
@@ -55,8 +63,13 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
                     tokenizer_ok &= engine.tokenize(prompt) == prompt_ids
                     ref_ids = reference.greedy(prompt_ids, GREEDY_STEPS, stop)
                     text = engine.greedy_text(prompt, GREEDY_STEPS)
-                    matched, divergence = compare_text(reference, ref_ids, text)
-                    results.append(PromptResult(prompt, len(ref_ids), matched, divergence, reference.decode(ref_ids), text))
+                    shown, why = engine.visible_reference(ref_ids, GREEDY_STEPS, stop)
+                    shown, nul = _before_nul(reference, shown)
+                    for reason in (why, nul):
+                        if reason:
+                            notes.append(f"prompt {len(results) + 1}: {reason}")
+                    matched, divergence = compare_text(reference, shown, text)
+                    results.append(PromptResult(prompt, len(shown), matched, divergence, reference.decode(shown), text))
                     sequences.append(prompt_ids + ref_ids)
             finally:
                 engine.close()

@@ -110,6 +110,27 @@ class EngineRunner:
     def tokenize(self, text: str) -> list[int]:
         return list(self.engine.tokenize(text))
 
+    @staticmethod
+    def visible_reference(reference_ids: Sequence[int], steps: int, stop: StopRule) -> tuple[list[int], str | None]:
+        """The part of a reference continuation that litert_lm's text API can show, and why if not all.
+
+        Two behaviours of litert_lm 0.18 (not of the model): when generation ends at
+        max_output_tokens, trailing tokens that could still begin a multi-token stop sequence are
+        held back and never emitted; and text crosses the C API as a NUL-terminated string, so a
+        generated NUL byte ends it. The logit check still covers every token.
+        """
+        ids = list(reference_ids)
+        reason = None
+        if len(ids) >= steps:
+            longest = max((len(s) for s in stop.sequences), default=1)
+            for held in range(min(longest - 1, len(ids)), 0, -1):
+                tail = tuple(ids[-held:])
+                if any(len(s) > held and s[:held] == tail for s in stop.sequences):
+                    ids = ids[:-held]
+                    reason = f"{held} final token(s) held back by the engine as a possible stop sequence"
+                    break
+        return ids, reason
+
     def greedy_text(self, prompt: str, steps: int) -> str:
         lm = self._litert_lm
         session = self.engine.create_session(
