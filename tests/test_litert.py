@@ -234,3 +234,15 @@ def test_job_names_the_artifact_after_model_and_quant(demo_model):
     job, _, _ = prepare_job(ConversionRequest(model=str(demo_model), runtime="litert", quant="int4"))
     assert isinstance(job, ConversionJob) and job.artifact_name == "demo-int4.litertlm"
     assert job.context == 2048 and job.spec == inspect_model(demo_model)
+
+
+@pytest.mark.slow
+def test_profile_refreshes_the_budget_with_the_real_artifact(demo_model, tmp_path):
+    report = _convert_json(demo_model, tmp_path / "out", "--quant", "int8", "--profile", "pixel8", "--no-verify")
+    assert report["profile"] == "pixel8" and report["plan"]["quant"] == "int8"
+    predicted, actual = report["budget"]["predicted"], report["budget"]["actual"]
+    assert predicted["weights_source"] == "predicted" and actual["weights_source"] == "artifact"
+    assert actual["weights_bytes"] == report["artifacts"][0]["bytes"] != predicted["weights_bytes"]
+    assert actual["kv_cache_bytes"] == predicted["kv_cache_bytes"]
+    assert actual["total_bytes"] - predicted["total_bytes"] == actual["weights_bytes"] - predicted["weights_bytes"]
+    assert report["weights"]["predicted_bytes"] == predicted["weights_bytes"]
