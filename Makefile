@@ -7,11 +7,11 @@ DEMO := build/demo-model
 setup:
 	@scripts/setup.sh
 
-# Build the tiny demo model, then plan it for an Android and an iOS device.
+# Build the tiny demo model, plan it for an iOS device, and generate the Android project for a Pixel 8.
 demo: setup
 	$(VENV)/sdkgen demo-model $(DEMO) --force
-	$(VENV)/sdkgen plan --model $(DEMO) --profile pixel8
 	$(VENV)/sdkgen plan --model $(DEMO) --profile iphone15pro
+	$(VENV)/sdkgen android --model $(DEMO) --profile pixel8 -o build/android-demo --force
 
 # The full suite, slow end-to-end conversions included (what CI runs).
 test: setup

@@ -43,4 +43,27 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "$wanted" > "$stamp"
 fi
 
+# Tools the tests check generated projects with (see tests/android_toolchain.py).
+apt_packages=()
+command -v javac >/dev/null 2>&1 || apt_packages+=(openjdk-17-jdk-headless)
+command -v aapt2 >/dev/null 2>&1 || apt_packages+=(aapt)
+[ -f /usr/share/android-framework-res/framework-res.apk ] || apt_packages+=(android-framework-res)
+[ -f /usr/share/java/junit4.jar ] || apt_packages+=(junit4)
+[ -f /usr/share/java/hamcrest-core.jar ] || apt_packages+=(libhamcrest-java)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    log "installing ${apt_packages[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q "${apt_packages[@]}" >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${apt_packages[@]}" >/dev/null; }
+fi
+
+kotlinc=.tools/node_modules/kotlin-compiler/bin/kotlinc
+if [ ! -x "$kotlinc" ]; then
+    log "installing kotlinc 2.4.20 (npm kotlin-compiler) into .tools"
+    npm install --prefix .tools --no-audit --no-fund --loglevel=error kotlin-compiler@2.4.20 >/dev/null
+    chmod +x .tools/node_modules/kotlin-compiler/bin/*
+fi
+
 log "ready: $(.venv/bin/sdkgen --version)"

@@ -91,41 +91,57 @@ def plan_command(as_json: bool, **options) -> None:
         print_tables(plan_tables(result))
 
 
-@cli.command("convert")
-@click.option("--model", default=None, help="Hugging Face model folder, known name or cached repo id (the base, with --adapter).")
-@click.option("--runtime", default="auto", show_default=True, help="litert, llamacpp or mlc; auto needs --profile.")
-@click.option("--quant", default=None, help="Weight format (litert: f32, f16, int8, int4); default: the plan's, else the runtime's.")
-@click.option("--context", type=int, default=None, help="Context length the artifact is built for (default 2048).")
-@click.option("--format", "artifact_format", default=None, help="Artifact format: litert writes litertlm (default) or task.")
-@click.option("--adapter", type=click.Path(path_type=Path), default=None, help="PEFT LoRA adapter folder, merged into the base first.")
-@click.option("--profile", default=None, help="Device profile: plan quantization and context for it and check the budget.")
-@click.option("--backend", type=click.Choice(["cpu", "gpu"]), default=None)
-@click.option("--memory-entitlement/--no-memory-entitlement", default=True, show_default=True)
-@click.option("--pre-tokenizer", default=None, help="llama.cpp: name the pre-tokenizer when the converter does not recognise it.")
-@click.option("--verify/--no-verify", default=True, show_default=True, help="Check the artifact against PyTorch on this machine.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output folder (default ./<model>-<runtime>-<quant>).")
-@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of tables.")
-def convert_command(output, force, as_json, **options) -> None:
-    """Convert a model for a runtime (cached), verify it on the host, and write it with a report."""
-    from sdk_gen.conversion import ConversionRequest, convert, prepare_job, write_conversion_output
-    from sdk_gen.output import check_output_target
-    from sdk_gen.progress import Progress
-    from sdk_gen.report import conversion_tables, print_json, print_tables
+def _conversion_options(func):
+    """Options of every command that converts: convert, android, ios."""
+    options = [
+        click.option("--model", default=None, help="Hugging Face model folder, known name or cached repo id (the base, with --adapter)."),
+        click.option("--runtime", default="auto", show_default=True, help="litert, llamacpp or mlc; auto needs --profile."),
+        click.option("--quant", default=None, help="Weight format (litert: f32, f16, int8, int4); default: the plan's, else the runtime's."),
+        click.option("--context", type=int, default=None, help="Context length the artifact is built for (default 2048)."),
+        click.option("--format", "artifact_format", default=None, help="Artifact format: litert writes litertlm (default) or task."),
+        click.option("--adapter", type=click.Path(path_type=Path), default=None, help="PEFT LoRA adapter folder, merged into the base first."),
+        click.option("--backend", type=click.Choice(["cpu", "gpu"]), default=None),
+        click.option("--memory-entitlement/--no-memory-entitlement", default=True, show_default=True),
+        click.option("--pre-tokenizer", default=None, help="llama.cpp: name the pre-tokenizer when the converter does not recognise it."),
+        click.option("--verify/--no-verify", default=True, show_default=True, help="Check the artifact against PyTorch on this machine."),
+        click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output folder."),
+        click.option("--force", is_flag=True, help="Replace the output folder if it exists."),
+        click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of tables."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    request = ConversionRequest(
+
+def _conversion_request(options: dict, profile: str | None):
+    from sdk_gen.conversion import ConversionRequest
+
+    return ConversionRequest(
         model=options["model"],
         runtime=options["runtime"],
         quant=options["quant"],
         context=options["context"],
         artifact_format=options["artifact_format"],
         adapter=options["adapter"],
-        profile=options["profile"],
+        profile=profile,
         backend=options["backend"],
         allow_entitlement=options["memory_entitlement"],
         verify=options["verify"],
         pre_tokenizer=options["pre_tokenizer"],
     )
+
+
+@cli.command("convert")
+@_conversion_options
+@click.option("--profile", default=None, help="Device profile: plan quantization and context for it and check the budget.")
+def convert_command(output, force, as_json, profile, **options) -> None:
+    """Convert a model for a runtime (cached), verify it on the host, and write it with a report."""
+    from sdk_gen.conversion import convert, prepare_job, write_conversion_output
+    from sdk_gen.output import check_output_target
+    from sdk_gen.progress import Progress
+    from sdk_gen.report import conversion_tables, print_json, print_tables
+
+    request = _conversion_request(options, profile)
     if output is None:
         job, _, _ = prepare_job(request)
         output = Path(f"{job.spec.path.name}-{job.runtime.key}-{job.quant.name}")
@@ -136,6 +152,37 @@ def convert_command(output, force, as_json, **options) -> None:
         print_json(result.report())
     else:
         print_tables(conversion_tables(result, output))
+
+
+def _project_command(platform: str, output, force, as_json, profile, app_id, app_name, model_url, options) -> None:
+    from sdk_gen.platforms.base import ProjectOptions
+    from sdk_gen.progress import Progress
+    from sdk_gen.project import ProjectRequest, generate_project
+    from sdk_gen.report import print_json, print_tables, project_tables
+
+    request = ProjectRequest(
+        platform=platform,
+        conversion=_conversion_request(options, profile),
+        options=ProjectOptions(app_id=app_id, app_name=app_name, model_url=model_url),
+        output=output or Path(f"{platform}-project"),
+        force=force,
+    )
+    result = generate_project(request, Progress(quiet=as_json))
+    if as_json:
+        print_json(result.report())
+    else:
+        print_tables(project_tables(result))
+
+
+@cli.command("android")
+@_conversion_options
+@click.option("--profile", required=True, help="Android device profile (see `sdkgen profiles`) or a .toml file.")
+@click.option("--package", "app_id", default=None, help="Application id and Kotlin package (default com.example.<model>).")
+@click.option("--app-name", default=None, help="The app's display name (default: '<model> chat').")
+@click.option("--model-url", default=None, help="Where the app downloads a model too large to bundle (first run, resumable).")
+def android_command(output, force, as_json, profile, app_id, app_name, model_url, **options) -> None:
+    """Convert, verify and generate a Gradle project: SDK module, Compose chat app, tests and CI."""
+    _project_command("android", output, force, as_json, profile, app_id, app_name, model_url, options)
 
 
 @cli.command("demo-model")

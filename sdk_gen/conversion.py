@@ -48,6 +48,7 @@ class ConversionRequest:
     verify: bool = True
     pre_tokenizer: str | None = None
     cache_dir: Path | None = None
+    platform: str | None = None  # set by `sdkgen android|ios`: the profile must be for it
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,22 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
 
     plan = None
     if request.profile:
+        profile = load_profile(request.profile)
+        if request.platform and profile.platform != request.platform:
+            raise BadInput(
+                f"{profile.id} is an {profile.platform} device profile; `sdkgen {request.platform}` needs an "
+                f"{request.platform} profile (see `sdkgen profiles`)"
+            )
         plan = make_plan(
             spec,
-            load_profile(request.profile),
+            profile,
             PlanRequest(
                 runtime=request.runtime,
                 quant=request.quant,
                 context=request.context,
                 backend=request.backend,
                 allow_entitlement=request.allow_entitlement,
+                needs_platform_wrapper=request.platform is not None,
             ),
         )
         runtime = get_runtime(plan.plan.runtime)

@@ -30,6 +30,8 @@ class PlanRequest:
     context: int | None = None
     backend: str | None = None  # "cpu", "gpu" or None for the runtime's preference
     allow_entitlement: bool = True  # iOS: may the plan rely on increased-memory-limit?
+    # Project commands plan only runtimes that have a wrapper for their platform.
+    needs_platform_wrapper: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,14 @@ def _candidate_runtimes(spec: ModelSpec, profile: DeviceProfile, request: PlanRe
         if profile.platform not in runtime.platforms:
             raise BadInput(f"{runtime.display_name} does not target {profile.platform}; choose another --runtime")
         check_runtime_supports(runtime, spec)
+        if request.needs_platform_wrapper and not runtime.supports_platform(profile.platform):
+            raise BadInput(f"sdkgen has no {profile.platform} wrapper for {runtime.display_name} yet; choose another --runtime")
         return [runtime]
     runtimes = [
         r for r in all_runtimes() if r.auto_selectable and profile.platform in r.platforms and not r.unsupported_reason(spec)
     ]
+    if request.needs_platform_wrapper:
+        runtimes = [r for r in runtimes if r.supports_platform(profile.platform)]
     if request.quant is not None:
         runtimes = [r for r in runtimes if r.quant(request.quant)]
         if not runtimes:

@@ -156,6 +156,26 @@ def conversion_tables(result, output) -> list[Table]:
     return tables
 
 
+def project_tables(result) -> list[Table]:
+    """Tables for a generated project: where it is, the model's delivery, then the conversion."""
+    generation = result.generation
+    table = Table(title=f"Generated {result.platform} project", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("project", str(result.path))
+    table.add_row("app id", str(generation.options.app_id))
+    table.add_row("engine", generation.engine)
+    delivery = {
+        "asset": "bundled in the app",
+        "download": f"downloaded on first run from {generation.options.model_url}",
+        "sideload": "pushed by the developer (see the project README); the file is in model/",
+    }[generation.delivery]
+    table.add_row("model delivery", delivery)
+    table.add_row("files", f"{len(result.files)} written; sdkgen-report.json beside them")
+    conversion = conversion_tables(result.conversion, result.path)
+    return [table, *conversion]
+
+
 def print_tables(tables: Iterable[Table], console: Console | None = None) -> None:
     console = console or Console()
     for table in tables:

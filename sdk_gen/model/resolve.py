@@ -33,7 +33,8 @@ KNOWN_MODELS: dict[str, str] = {
     "smollm2-360m-instruct": "HuggingFaceTB/SmolLM2-360M-Instruct",
 }
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# fullmatch, not match + "$": "$" would accept a trailing newline.
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def resolve_model(model: str) -> Path:
@@ -45,7 +46,7 @@ def resolve_model(model: str) -> Path:
         return path.resolve()
 
     repo_id = KNOWN_MODELS.get(model.lower())
-    if repo_id is None and _REPO_ID.match(model) and not model.startswith((".", "/", "~")):
+    if repo_id is None and _REPO_ID.fullmatch(model) and not model.startswith((".", "/", "~")):
         repo_id = model
     if repo_id is None:
         close = difflib.get_close_matches(model.lower(), KNOWN_MODELS, n=3)

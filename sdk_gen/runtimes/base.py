@@ -95,6 +95,15 @@ class Runtime(abc.ABC):
     def quant_formats(self) -> dict[str, QuantFormat]:
         """The runtime's weight formats by user-facing name."""
 
+    # (platform, artifact format) -> the engine wrapper the platform's templates render for it.
+    engines: Mapping[tuple[str, str], str] = {}
+
+    def engine_for(self, platform: str, artifact_format: str) -> str | None:
+        return self.engines.get((platform, artifact_format))
+
+    def supports_platform(self, platform: str) -> bool:
+        return any(p == platform for p, _ in self.engines)
+
     def backends(self, platform: str) -> tuple[str, ...]:
         """Compute backends this runtime offers on ``platform``, preferred first."""
         return ("cpu",)

@@ -42,6 +42,7 @@ class LiteRtRuntime(Runtime):
     families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
     artifact_kind = ".litertlm"
     formats = ("litertlm", "task")
+    engines = {("android", "litertlm"): "litertlm", ("android", "task"): "mediapipe"}
     default_quants = ("int8",)
     toolchain_packages = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "litert-lm-api", "mediapipe", "torch", "transformers")
     memory = MemoryTraits(

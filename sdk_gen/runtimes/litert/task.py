@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from sdk_gen.chat import chat_format_of
 from sdk_gen.errors import BadInput
 from sdk_gen.model.inspect import tokenizer_kind
 
@@ -140,33 +141,6 @@ def first_parity_mismatch(hf_tokenizer, sp: SentencePieceTokenizer, texts: Seque
     return None
 
 
-@dataclass(frozen=True)
-class PromptFormat:
-    """MediaPipe's prompt pieces, derived from the model's chat template."""
-
-    prefix_user: str | None = None
-    suffix_user: str | None = None
-    prefix_model: str | None = None
-
-
-def prompt_format(hf_tokenizer) -> PromptFormat:
-    """Split the chat template around a sentinel user message; empty when there is no template."""
-    if not getattr(hf_tokenizer, "chat_template", None):
-        return PromptFormat()
-    sentinel = "\u2063SDKGEN\u2063"
-    try:
-        turn = hf_tokenizer.apply_chat_template([{"role": "user", "content": sentinel}], tokenize=False)
-        with_reply = hf_tokenizer.apply_chat_template(
-            [{"role": "user", "content": sentinel}], tokenize=False, add_generation_prompt=True
-        )
-    except Exception:  # a template that needs a system turn or tools: leave the prompt raw
-        return PromptFormat()
-    if turn.count(sentinel) != 1 or not with_reply.startswith(turn):
-        return PromptFormat()
-    prefix, suffix = turn.split(sentinel)
-    return PromptFormat(prefix_user=prefix or None, suffix_user=suffix or None, prefix_model=with_reply[len(turn):] or None)
-
-
 def stop_token_strings(hf_tokenizer, stop_ids: Sequence[int]) -> list[str]:
     names = []
     for token_id in stop_ids:
@@ -187,7 +161,7 @@ def write_task(
 
     stops = stop_token_strings(hf_tokenizer, stop_ids) or [hf_tokenizer.eos_token]
     start = hf_tokenizer.bos_token or hf_tokenizer.eos_token or stops[0]
-    fmt = prompt_format(hf_tokenizer)
+    fmt = chat_format_of(hf_tokenizer)
     config = llm_bundler.BundleConfig(
         tflite_model=str(tflite),
         tokenizer_model=str(sp.path),
@@ -195,9 +169,9 @@ def write_task(
         stop_tokens=stops,
         output_filename=str(out_path),
         enable_bytes_to_unicode_mapping=sp.byte_mapping,
-        prompt_prefix_user=fmt.prefix_user,
-        prompt_suffix_user=fmt.suffix_user,
-        prompt_prefix_model=fmt.prefix_model,
+        prompt_prefix_user=fmt.user_prefix or None,
+        prompt_suffix_user=fmt.user_suffix or None,
+        prompt_prefix_model=fmt.assistant_prefix or None,
     )
     llm_bundler.create_bundle(config)
     return out_path

@@ -1,0 +1,210 @@
+"""Android: a Gradle (Kotlin DSL) project with an `:llm` SDK module and a Compose `:app`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdk_gen import __version__
+from sdk_gen.budget import SAFETY_MARGIN
+from sdk_gen.errors import BadInput
+from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, slug
+from sdk_gen.render import UserText
+
+
+@dataclass(frozen=True)
+class AndroidVersions:
+    """Pinned build versions (Kotlin is the one sdkgen's own checks compile the code with)."""
+
+    gradle: str = "8.13"
+    agp: str = "8.13.2"
+    kotlin: str = "2.4.20"
+    coroutines: str = "1.10.2"
+    core_ktx: str = "1.17.0"
+    activity_compose: str = "1.12.2"
+    lifecycle: str = "2.10.0"
+    compose_bom: str = "2025.12.01"
+    junit: str = "4.13.2"
+    androidx_test_ext_junit: str = "1.3.0"
+    androidx_test_runner: str = "1.7.0"
+    # LiteRT-LM's Android AAR of the same release line as the litert-lm-api that verified the model.
+    litertlm: str = "0.18.0"
+    # MediaPipe's Android tasks-genai of the same release as the Python bundler that wrote the .task.
+    mediapipe_genai: str = "0.10.35"
+
+
+COMPILE_SDK = 36
+TARGET_SDK = 36
+
+# What each engine needs from Android, and the ABIs its native libraries ship for.
+ENGINES = {
+    "litertlm": {
+        "class": "LiteRtLmEngine",
+        "min_sdk": 24,  # litertlm-android's AAR manifest
+        "abis": ("arm64-v8a", "x86_64"),
+        "abi_note": "LiteRT-LM's AAR ships arm64-v8a (phones) and x86_64 (emulators) native libraries only.",
+    },
+    "mediapipe": {
+        "class": "MediaPipeLlmEngine",
+        "min_sdk": 24,
+        "abis": ("arm64-v8a", "x86_64"),
+        "abi_note": (
+            "MediaPipe's tasks-genai targets arm64-v8a phones; its emulator support is limited (mediapipe#5551), "
+            "so if the x86_64 emulator cannot load it, run the smoke test on a device."
+        ),
+    },
+    "llamacpp": {
+        "class": "LlamaCppEngine",
+        "min_sdk": 24,
+        "abis": ("arm64-v8a", "x86_64"),
+        "abi_note": "the JNI bridge and llama.cpp are built from source by CMake for arm64-v8a and x86_64.",
+    },
+}
+
+_KEYWORDS = frozenset(
+    """
+    abstract as assert boolean break byte case catch char class const continue default do double else enum
+    extends false final finally float for fun goto if implements import in instanceof int interface is long
+    native new null object package private protected public return short static strictfp super switch
+    synchronized this throw throws transient true try typealias typeof val var void volatile when while
+    """.split()
+)
+# fullmatch, not match + "$": "$" would accept a trailing newline.
+_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def check_package(package: str) -> str:
+    """An Android application id that is also a valid Kotlin/Java package."""
+    segments = package.split(".")
+    problem = None
+    if len(segments) < 2:
+        problem = "it needs at least two dot-separated parts, like com.example.app"
+    else:
+        for segment in segments:
+            if not _SEGMENT.fullmatch(segment):
+                problem = f"part {segment!r} must start with a letter and hold only letters, digits and _"
+                break
+            if segment in _KEYWORDS:
+                problem = f"part {segment!r} is a Kotlin/Java keyword"
+                break
+    if problem:
+        shown = package.encode("unicode_escape").decode("ascii")
+        raise BadInput(f"invalid --package {shown!r}: {problem}")
+    return package
+
+
+def default_package(model_name: str) -> str:
+    tail = re.sub(r"[^a-z0-9]", "", model_name.lower()) or "model"
+    if not tail[0].isalpha():
+        tail = "m" + tail
+    if tail in _KEYWORDS:
+        tail += "app"
+    return f"com.example.{tail}"
+
+
+class AndroidPlatform(Platform):
+    key = "android"
+    display_name = "Android"
+    template_name = "android"
+    versions = AndroidVersions()
+
+    def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
+        package = check_package(options.app_id) if options.app_id else default_package(model_name)
+        app_name = options.app_name if options.app_name is not None else f"{model_name} chat"
+        if not app_name.strip():
+            raise BadInput("--app-name must not be empty")
+        return ProjectOptions(app_id=package, app_name=app_name, model_url=check_model_url(options.model_url))
+
+    def path_vars(self, generation: Generation) -> dict[str, str]:
+        return {"__package__": generation.options.app_id.replace(".", "/")}
+
+    def model_destination(self, generation: Generation) -> Path:
+        name = generation.conversion.job.artifact_name
+        if generation.delivery == "asset":
+            return Path("llm/src/main/assets") / name
+        return Path("model") / name
+
+    def context(self, generation: Generation) -> dict[str, Any]:
+        result = generation.conversion
+        job = result.job
+        plan = result.plan.plan
+        profile = result.plan.profile
+        engine = ENGINES[generation.engine]
+        runtime_min = engine["min_sdk"]
+        min_sdk = max(runtime_min, profile.android_api_level)
+        min_reason = (
+            f"the {profile.id} profile's {profile.os_minimum}, which its memory budget describes"
+            if min_sdk == profile.android_api_level
+            else f"{job.runtime.display_name} needs API {runtime_min}"
+        )
+        budget = generation.budget
+        verification = result.verification
+        if verification is None:
+            verification_view = {"runtime": "no host run", "summary": "verification was skipped (--no-verify)"}
+        else:
+            figures = verification.logits
+            summary = f"{verification.matched}/{verification.steps} greedy tokens matched over {len(verification.prompts)} prompts"
+            if figures:
+                summary += f", logit correlation {figures.mean_correlation:.5f}, top-1 agreement {figures.top1_agreement:.3f}"
+            verification_view = {"runtime": verification.runtime, "summary": summary}
+        total_mb = budget.total_bytes // (1024 * 1024)
+        return {
+            "sdkgen_version": __version__,
+            "template_version": generation.template_version,
+            "created": generation.created,
+            "package": generation.options.app_id,
+            "app_name": UserText(generation.options.app_name),
+            "model_name": UserText(job.name or job.spec.path.name),
+            "model_path": UserText(str(job.spec.path)),
+            "model_digest": result.model_digest,
+            "architecture": job.spec.architecture,
+            "num_params": job.spec.num_params,
+            "project_slug": slug(generation.options.app_name, fallback="ondevice-llm"),
+            "profile_id": profile.id,
+            "profile_name": UserText(profile.name),
+            "runtime_display": job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
+            "engine": generation.engine,
+            "engine_class": engine["class"],
+            "abis": engine["abis"],
+            "abi_note": engine["abi_note"],
+            "plan": {
+                "runtime": plan.runtime,
+                "quant": plan.quant,
+                "context": plan.context,
+                # Emulators and CPU-only exports use the CPU; the plan's GPU choice is honoured on phones.
+                "backend": plan.backend,
+                "threads": plan.threads,
+            },
+            "budget": budget.to_json(),
+            "safety_margin": SAFETY_MARGIN,
+            "artifact": {
+                "file_name": job.artifact_name,
+                "format": job.artifact_format,
+                "bytes": result.artifact.bytes,
+                "sha256": result.artifact.sha256,
+                "delivery": generation.delivery,
+                "url": UserText(generation.options.model_url or ""),
+            },
+            "sampler": {"top_k": 1, "top_p": 1.0, "temperature": 0.0},
+            "chat": {
+                "user_prefix": UserText(generation.chat.user_prefix),
+                "user_suffix": UserText(generation.chat.user_suffix),
+                "assistant_prefix": UserText(generation.chat.assistant_prefix),
+                "example_turn": UserText(generation.chat.format_user_turn("Hello")),
+            },
+            "sdk": {"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},
+            "versions": {
+                **self.versions.__dict__,
+                "runtime_host": result.toolchain.get("litert-lm-api" if generation.engine == "litertlm" else "mediapipe", ""),
+                "runtime_android": self.versions.litertlm if generation.engine == "litertlm" else self.versions.mediapipe_genai,
+            },
+            "emulator": {
+                "api_level": max(min_sdk, 33),
+                "arch": "x86_64",
+                "ram_mb": 4096 if total_mb < 2500 else 6144,
+                "disk_mb": 6000 + 2 * result.artifact.bytes // (1024 * 1024),
+            },
+            "verification": verification_view,
+        }

@@ -1,0 +1,112 @@
+"""`sdkgen android` / `sdkgen ios`: plan, convert, verify, render, report; all or nothing.
+
+    request -> validate everything cheap (options, output, profile, plan) -> convert (cached)
+            -> verify on the host -> render the platform's templates into a staging folder
+            -> place the model -> write sdkgen-report.json -> move the project into place
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sdk_gen.chat import chat_format_for_model
+from sdk_gen.conversion import REPORT_NAME, ConversionRequest, ConversionResult, convert, place_artifact, prepare_job
+from sdk_gen.errors import BadInput, DoesNotFit
+from sdk_gen.output import atomic_output_dir, check_output_target
+from sdk_gen.platforms import get_platform
+from sdk_gen.platforms.base import Generation, ProjectOptions, delivery_for
+from sdk_gen.progress import Progress
+from sdk_gen.render import render_tree
+from sdk_gen.resources import data_dir
+from sdk_gen.units import human_bytes
+
+
+@dataclass(frozen=True)
+class ProjectRequest:
+    platform: str
+    conversion: ConversionRequest
+    options: ProjectOptions
+    output: Path
+    force: bool = False
+
+
+@dataclass
+class ProjectResult:
+    path: Path
+    platform: str
+    conversion: ConversionResult
+    generation: Generation
+    files: list[str]
+
+    def report(self) -> dict:
+        data = self.conversion.report()
+        data["project"] = {
+            "platform": self.platform,
+            "path": str(self.path),
+            "engine": self.generation.engine,
+            "delivery": self.generation.delivery,
+            "app_id": self.generation.options.app_id,
+            "files": self.files,
+            "template_version": self.generation.template_version,
+        }
+        return data
+
+
+def template_version(template_dir: Path) -> str:
+    """A digest of the template tree, recorded in sdkgen.toml so regeneration can tell what changed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in template_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(template_dir).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def generate_project(request: ProjectRequest, progress: Progress | None = None) -> ProjectResult:
+    progress = progress or Progress(quiet=True)
+    platform = get_platform(request.platform)
+    conversion_request = replace(request.conversion, platform=platform.key)
+    if not conversion_request.profile:
+        raise BadInput(f"`sdkgen {platform.key}` needs --profile (see `sdkgen profiles`)")
+
+    # Everything cheap first, so a bad option never costs a conversion.
+    job, _, plan = prepare_job(conversion_request)
+    options = platform.validate(request.options, job.name or job.spec.path.name)
+    engine = job.runtime.engine_for(platform.key, job.artifact_format)
+    if engine is None:
+        raise BadInput(f"{job.runtime.display_name} .{job.artifact_format} files have no {platform.display_name} wrapper; choose another --format")
+    output = check_output_target(request.output, request.force)
+
+    result = convert(conversion_request, progress)
+    budget = result.actual_budget
+    if not budget.fits:
+        raise DoesNotFit(
+            f"the converted artifact ({human_bytes(result.artifact.bytes)}) makes the plan need {human_bytes(budget.total_bytes)}, "
+            f"over {plan.profile.id}'s usable {human_bytes(budget.budget_bytes - budget.margin_bytes)}; "
+            "choose a smaller --quant or --context"
+        )
+
+    template_dir = data_dir("templates") / platform.template_name
+    generation = Generation(
+        options=options,
+        conversion=result,
+        engine=engine,
+        delivery=delivery_for(result.artifact.bytes, options.model_url),
+        budget=budget,
+        chat=chat_format_for_model(result.job.model_dir if result.job.model_dir.exists() else job.spec.path),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        template_version=template_version(template_dir),
+    )
+    with progress.stage(f"rendering the {platform.display_name} project"):
+        with atomic_output_dir(output, request.force) as staging:
+            written = render_tree(template_dir, staging, platform.context(generation), platform.path_vars(generation))
+            model_path = staging / platform.model_destination(generation)
+            model_path.parent.mkdir(parents=True, exist_ok=True)
+            place_artifact(result.artifact, model_path)
+            files = sorted(str(p.relative_to(staging)) for p in [*written, model_path])
+            project = ProjectResult(output, platform.key, result, generation, files)
+            (staging / REPORT_NAME).write_text(json.dumps(project.report(), indent=2) + "\n", encoding="utf-8")
+    return project

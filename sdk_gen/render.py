@@ -1,0 +1,193 @@
+"""Rendering `templates/<platform>/` into a project folder.
+
+Templates are data: a folder tree where `*.j2` files are Jinja2 templates and everything else
+is copied as is. Path segments may hold placeholders (`__package__` becomes `com/example/app`).
+A template that renders to nothing but whitespace is left out, which is how runtime-specific
+files (one engine wrapper per runtime) live side by side.
+
+Values that came from the user (app name, model name, package) are wrapped in UserText, which
+refuses to be printed: a template must pass them through the escaping filter of the language it
+writes (kotlin_string, android_string, xml, yaml_string, swift_string, ...). So a name with a
+quote, `$`, a backslash or a newline cannot break out of a literal or inject code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+
+class UserText:
+    """A string from the user; printable only through an escaping filter."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = str(value)
+
+    def __str__(self) -> str:
+        raise jinja2.TemplateError("user-provided text must pass through an escaping filter (e.g. kotlin_string)")
+
+    __html__ = __str__
+
+    def __repr__(self) -> str:
+        return f"UserText({self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserText) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _raw(value: Any) -> str:
+    return value.value if isinstance(value, UserText) else str(value)
+
+
+def _escape_code_string(value: Any, dollar: bool) -> str:
+    """Body of a double-quoted Kotlin/Swift/Java string literal (quotes not included)."""
+    out = []
+    for ch in _raw(value):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "$" and dollar:
+            out.append("\\$")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ch in "\u2028\u2029\u0085" or 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def kotlin_string(value: Any) -> str:
+    """A complete Kotlin (or Gradle Kotlin DSL) string literal: quotes, escapes, `$` neutralised."""
+    return '"' + _escape_code_string(value, dollar=True) + '"'
+
+
+def swift_string(value: Any) -> str:
+    """A complete Swift string literal. Swift interpolates `\\(`, which escaping the backslash defuses."""
+    out = []
+    for ch in _raw(value):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ch in "\u2028\u2029\u0085":
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def xml(value: Any) -> str:
+    """Text or attribute content for XML (manifests, plists)."""
+    text = _raw(value)
+    text = "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)  # XML 1.0 forbids other controls
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&apos;")
+    )
+
+
+def android_string(value: Any) -> str:
+    """Content of an Android <string> resource: Android's own escapes first, then XML's."""
+    text = _raw(value).replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
+    text = text.replace("\n", "\\n").replace("\t", "\\t")
+    if text[:1] in ("@", "?"):
+        text = "\\" + text  # a leading @ or ? would be read as a resource reference
+    return xml(text)
+
+
+def yaml_string(value: Any) -> str:
+    """A double-quoted YAML scalar (JSON strings are valid YAML)."""
+    return json.dumps(_raw(value), ensure_ascii=False)
+
+
+def toml_string(value: Any) -> str:
+    """A TOML basic string."""
+    return json.dumps(_raw(value), ensure_ascii=False)
+
+
+def markdown(value: Any) -> str:
+    """Inline Markdown text: neutralise markup characters and keep it on one line."""
+    text = " ".join(_raw(value).split())
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>])", r"\\\1", text)
+
+
+def shell_word(value: Any) -> str:
+    """One single-quoted POSIX shell word."""
+    return "'" + _raw(value).replace("'", "'\"'\"'") + "'"
+
+
+def human_bytes_filter(value: Any) -> str:
+    from sdk_gen.units import human_bytes
+
+    return human_bytes(int(value))
+
+
+FILTERS = {
+    "kotlin_string": kotlin_string,
+    "swift_string": swift_string,
+    "xml": xml,
+    "android_string": android_string,
+    "yaml_string": yaml_string,
+    "toml_string": toml_string,
+    "markdown": markdown,
+    "shell_word": shell_word,
+    "human_bytes": human_bytes_filter,
+}
+
+
+def _environment(template_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def render_tree(template_dir: Path, dest: Path, context: Mapping[str, Any], path_vars: Mapping[str, str]) -> list[Path]:
+    """Render every template under ``template_dir`` into ``dest``; return the files written."""
+    env = _environment(template_dir)
+    written = []
+    for source in sorted(p for p in template_dir.rglob("*") if p.is_file()):
+        relative = source.relative_to(template_dir).as_posix()
+        target_relative = relative
+        for placeholder, value in path_vars.items():
+            target_relative = target_relative.replace(placeholder, value)
+        if source.suffix == ".j2":
+            target = dest / target_relative[: -len(".j2")]
+            text = env.get_template(relative).render(**context)
+            if not text.strip():
+                continue  # not part of this project (e.g. another runtime's wrapper)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        else:
+            target = dest / target_relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        written.append(target)
+    return written

@@ -1,0 +1,20 @@
+package android.app;
+
+import android.content.Context;
+import android.content.res.AssetManager;
+import android.os.Bundle;
+import java.io.File;
+
+public class Activity extends Context {
+    public Activity() {}
+
+    protected void onCreate(Bundle savedInstanceState) { throw new UnsupportedOperationException("stub"); }
+
+    @Override public Object getSystemService(String name) { throw new UnsupportedOperationException("stub"); }
+    @Override public File getExternalFilesDir(String type) { throw new UnsupportedOperationException("stub"); }
+    @Override public File getFilesDir() { throw new UnsupportedOperationException("stub"); }
+    @Override public File getCacheDir() { throw new UnsupportedOperationException("stub"); }
+    @Override public AssetManager getAssets() { throw new UnsupportedOperationException("stub"); }
+    @Override public Context getApplicationContext() { throw new UnsupportedOperationException("stub"); }
+    @Override public String getPackageName() { throw new UnsupportedOperationException("stub"); }
+}

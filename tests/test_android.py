@@ -1,0 +1,311 @@
+"""`sdkgen android`: the generated Gradle project, checked with real compilers and tools."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+import android_toolchain as tc
+from conftest import run_cli, tree_snapshot
+from sdk_gen.conversion import ConversionRequest
+from sdk_gen.hashing import sha256_file
+from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.project import ProjectRequest, generate_project
+
+PACKAGE = "com.example.demo"
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("android-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(cache_dir, monkeypatch):
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(cache_dir))
+
+
+@pytest.fixture(scope="session")
+def stub_classes(tmp_path_factory) -> Path:
+    return tc.build_stubs(tmp_path_factory.mktemp("stubs"))
+
+
+def generate(model: Path, out: Path, cache: Path, **changes):
+    conversion = ConversionRequest(model=str(model), profile=changes.pop("profile", "pixel8"), cache_dir=cache,
+                                   artifact_format=changes.pop("artifact_format", None))
+    options = ProjectOptions(app_id=changes.pop("app_id", PACKAGE), app_name=changes.pop("app_name", None),
+                             model_url=changes.pop("model_url", None))
+    return generate_project(ProjectRequest("android", conversion, options, out, force=changes.pop("force", False)))
+
+
+@pytest.fixture(scope="module")
+def project(demo_model, tmp_path_factory, cache_dir):
+    return generate(demo_model, tmp_path_factory.mktemp("android") / "DemoChat", cache_dir)
+
+
+def compile_project(root: Path, package: str, stubs: Path, work: Path) -> Path:
+    """Link the app's resources (R.java), then compile every Kotlin source of both modules."""
+    r_java = work / "r-java"
+    tc.link_resources(root / "app/src/main/AndroidManifest.xml", root / "app/src/main/res", package, work / "app-res", r_java)
+    r_classes = tc.javac(sorted(r_java.rglob("*.java")), work / "r-classes")
+    sources = sorted(root.glob("llm/src/**/*.kt")) + sorted(root.glob("app/src/**/*.kt"))
+    classes = work / "classes"
+    tc.compile_kotlin(sources, classes, tc.classpath(stubs, r_classes, tc.kotlin_runtime_jars(), tc.junit_jars()))
+    return classes
+
+
+def unit_test_classes(root: Path, package: str) -> list[str]:
+    tests = sorted((root / "llm/src/test/kotlin").rglob("*Test.kt"))
+    return [f"{package}.llm.{path.stem}" for path in tests]
+
+
+def test_project_layout(project):
+    root = project.path
+    for relative in (
+        "settings.gradle.kts", "build.gradle.kts", "gradle.properties", "gradle/libs.versions.toml",
+        "gradle/wrapper/gradle-wrapper.properties", "llm/build.gradle.kts", "llm/src/main/AndroidManifest.xml",
+        "app/build.gradle.kts", "app/src/main/AndroidManifest.xml", ".github/workflows/android.yml", "README.md",
+        "sdkgen.toml", "sdkgen-report.json",
+    ):
+        assert (root / relative).is_file(), relative
+    kotlin = root / "llm/src/main/kotlin/com/example/demo/llm"
+    for name in ("LlmEngine.kt", "LiteRtLmEngine.kt", "MemoryBudget.kt", "AndroidMemoryProbe.kt", "ModelStore.kt",
+                 "ModelIntegrity.kt", "ModelInfo.kt", "OnDeviceLlm.kt", "ChatFormat.kt"):
+        assert (kotlin / name).is_file(), name
+    assert not (kotlin / "MediaPipeLlmEngine.kt").exists()  # only the chosen runtime's wrapper
+    assert (root / "llm/src/androidTest/kotlin/com/example/demo/llm/SmokeTest.kt").is_file()
+    assert (root / "app/src/main/kotlin/com/example/demo/MainActivity.kt").is_file()
+    # The demo model is small: it ships as an asset, byte for byte the verified artifact.
+    asset = root / "llm/src/main/assets" / project.conversion.job.artifact_name
+    assert sha256_file(asset) == project.conversion.artifact.sha256
+
+
+def test_versions_are_pinned_in_the_catalog(project):
+    catalog = tomllib.loads((project.path / "gradle/libs.versions.toml").read_text())
+    versions = catalog["versions"]
+    assert versions["kotlin"] == "2.4.20" and versions["litertlm"] == "0.18.0"
+    for value in versions.values():
+        assert re.fullmatch(r"\d+(\.\d+)+", value), value  # no '+', no 'latest.release'
+    assert catalog["libraries"]["litertlm-android"]["group"] == "com.google.ai.edge.litertlm"
+    wrapper = (project.path / "gradle/wrapper/gradle-wrapper.properties").read_text()
+    assert "gradle-8.13-bin.zip" in wrapper
+
+
+def test_sdk_levels_come_from_the_profile(project):
+    build = (project.path / "app/build.gradle.kts").read_text()
+    assert "minSdk = 34" in build  # Pixel 8 launched with Android 14 (API 34)
+    assert "targetSdk = 36" in build and "compileSdk = 36" in build
+
+
+def test_every_kotlin_file_compiles_and_the_jvm_unit_tests_pass(project, stub_classes, tmp_path):
+    classes = compile_project(project.path, PACKAGE, stub_classes, tmp_path)
+    report = tc.run_junit(unit_test_classes(project.path, PACKAGE),
+                          tc.classpath(classes, tc.kotlin_runtime_jars(), tc.junit_jars()))
+    match = re.search(r"OK \((\d+) tests\)", report)
+    assert match and int(match.group(1)) >= 14, report
+
+
+def test_baked_in_figures_match_the_plan_and_the_artifact(project):
+    info = (project.path / "llm/src/main/kotlin/com/example/demo/llm/ModelInfo.kt").read_text()
+    report = json.loads((project.path / "sdkgen-report.json").read_text())
+    actual = report["budget"]["actual"]
+
+    def constant(name):
+        return int(re.search(rf"const val {name}: Long = (\d+)L", info).group(1))
+
+    assert constant("SIZE_BYTES") == report["artifacts"][0]["bytes"]
+    assert f'SHA256: String = "{report["artifacts"][0]["sha256"]}"' in info
+    for name, key in (("WEIGHTS_BYTES", "weights_bytes"), ("KV_CACHE_BYTES", "kv_cache_bytes"),
+                      ("WORKING_BYTES", "working_bytes"), ("OVERHEAD_BYTES", "overhead_bytes")):
+        assert constant(name) == actual[key]
+    assert actual["weights_bytes"] == report["artifacts"][0]["bytes"]  # the real size, not the prediction
+    assert "ModelDelivery.ASSET" in info
+    assert report["project"]["engine"] == "litertlm" and report["project"]["delivery"] == "asset"
+
+
+def test_manifests_and_resources_link_with_aapt2(project, tmp_path):
+    tc.link_resources(project.path / "llm/src/main/AndroidManifest.xml", None, f"{PACKAGE}.llm", tmp_path / "llm")
+    tc.link_resources(project.path / "app/src/main/AndroidManifest.xml", project.path / "app/src/main/res", PACKAGE,
+                      tmp_path / "app")
+    dump = tc.resource_strings(tmp_path / "app" / "linked.apk")
+    assert "app_name" in dump and "demo chat" in dump
+    manifest = (project.path / "llm/src/main/AndroidManifest.xml").read_text()
+    assert 'android:name="libOpenCL.so" android:required="false"' in manifest
+
+
+def test_kotlin_and_gradle_scripts_parse_without_errors(project):
+    files = sorted(project.path.rglob("*.kts")) + sorted(project.path.rglob("*.kt"))
+    assert len(files) >= 15
+    problems = [problem for path in files for problem in tc.tree_sitter_errors(path, "kotlin")]
+    assert problems == []
+
+
+def test_workflow_builds_tests_and_runs_the_smoke_test_on_an_emulator(project):
+    workflow = yaml.safe_load((project.path / ".github/workflows/android.yml").read_text())
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"build", "smoke-test"} and jobs["smoke-test"]["needs"] == "build"
+    build_steps = " ".join(str(step.get("run", "")) for step in jobs["build"]["steps"])
+    assert "assembleDebug" in build_steps and ":llm:testDebugUnitTest" in build_steps
+    emulator = next(s for s in jobs["smoke-test"]["steps"] if "android-emulator-runner" in str(s.get("uses", "")))
+    assert emulator["with"]["arch"] == "x86_64"  # LiteRT-LM's AAR ships x86_64 for emulators
+    assert int(emulator["with"]["api-level"]) >= 34
+    assert ":llm:connectedDebugAndroidTest" in emulator["with"]["script"]
+    header = (project.path / ".github/workflows/android.yml").read_text().splitlines()[:8]
+    assert any("x86_64" in line and "arm64-v8a" in line for line in header)
+
+
+def test_sdkgen_toml_records_the_provenance(project):
+    data = tomllib.loads((project.path / "sdkgen.toml").read_text())
+    assert data["plan"]["profile"] == "pixel8" and data["plan"]["runtime"] == "litert"
+    assert data["artifact"]["sha256"] == project.conversion.artifact.sha256
+    assert data["model"]["digest"] == project.conversion.model_digest
+    assert len(data["sdkgen"]["template"]) == 16
+
+
+@pytest.mark.slow
+def test_mediapipe_task_variant_compiles(demo_model, tmp_path, cache_dir, stub_classes):
+    result = generate(demo_model, tmp_path / "mp", cache_dir, artifact_format="task")
+    kotlin = result.path / "llm/src/main/kotlin/com/example/demo/llm"
+    assert (kotlin / "MediaPipeLlmEngine.kt").is_file() and not (kotlin / "LiteRtLmEngine.kt").exists()
+    catalog = tomllib.loads((result.path / "gradle/libs.versions.toml").read_text())
+    assert catalog["libraries"]["mediapipe-tasks-genai"]["name"] == "tasks-genai"
+    assert catalog["versions"]["mediapipeGenai"] == "0.10.35"
+    compile_project(result.path, PACKAGE, stub_classes, tmp_path / "work")
+
+
+def _render_with_delivery(project, out: Path, delivery: str, url: str | None) -> Path:
+    """Render the same conversion as a large model would be delivered (the demo model is tiny)."""
+    from sdk_gen.platforms import get_platform
+    from sdk_gen.render import render_tree
+    from sdk_gen.resources import data_dir
+
+    generation = replace(project.generation, delivery=delivery, options=replace(project.generation.options, model_url=url))
+    platform = get_platform("android")
+    render_tree(data_dir("templates") / "android", out, platform.context(generation), platform.path_vars(generation))
+    return out
+
+
+def test_download_delivery(project, stub_classes, tmp_path):
+    root = _render_with_delivery(project, tmp_path / "dl", "download", "https://models.example.com/demo.litertlm")
+    info = (root / "llm/src/main/kotlin/com/example/demo/llm/ModelInfo.kt").read_text()
+    assert "ModelDelivery.DOWNLOAD" in info and '"https://models.example.com/demo.litertlm"' in info
+    assert "android.permission.INTERNET" in (root / "llm/src/main/AndroidManifest.xml").read_text()
+    workflow = yaml.safe_load((root / ".github/workflows/android.yml").read_text())
+    fetch = [s for s in workflow["jobs"]["smoke-test"]["steps"] if s.get("name") == "Fetch the model for the test APK"]
+    assert fetch and "sha256sum --check" in fetch[0]["run"]
+    assert "model/" in (root / ".gitignore").read_text()
+    compile_project(root, PACKAGE, stub_classes, tmp_path / "work")
+
+
+def test_sideload_delivery_documents_adb_push(project, tmp_path):
+    root = _render_with_delivery(project, tmp_path / "side", "sideload", None)
+    readme = (root / "README.md").read_text()
+    assert "adb push model/" in readme and f"/sdcard/Android/data/{PACKAGE}/files/models/" in readme
+    assert "ModelDelivery.SIDELOAD" in (root / "llm/src/main/kotlin/com/example/demo/llm/ModelInfo.kt").read_text()
+
+
+# --- names from the user cannot break out ----------------------------------------------------
+
+HOSTILE_APP_NAME = 'Chat "quoted" $HOME ${x} \\n back\\slash <b>&amp;</b> \'single\' 🙂 ünï\nsecond line'
+HOSTILE_MODEL_DIR = 'we"ird $model \\ ${name} \'q\' ünï'
+
+
+@pytest.fixture(scope="module")
+def hostile_project(demo_model, tmp_path_factory, cache_dir):
+    models = tmp_path_factory.mktemp("hostile-models")
+    model = models / HOSTILE_MODEL_DIR
+    shutil.copytree(demo_model, model)
+    return generate(model, tmp_path_factory.mktemp("hostile") / "out", cache_dir, app_name=HOSTILE_APP_NAME)
+
+
+def test_hostile_names_compile_and_round_trip_exactly(hostile_project, stub_classes, tmp_path):
+    root = hostile_project.path
+    classes = compile_project(root, PACKAGE, stub_classes, tmp_path)
+    probe = tmp_path / "Probe.kt"
+    probe.write_text(
+        "import com.example.demo.llm.ModelInfo\n"
+        "import com.example.demo.llm.ChatFormat\n"
+        "fun main() {\n"
+        "    print(ModelInfo.MODEL_NAME + \"\\u0000\" + ChatFormat.MODEL.formatUserTurn(\"Hello\"))\n"
+        "}\n"
+    )
+    tc.compile_kotlin([probe], tmp_path / "probe", tc.classpath(classes, tc.kotlin_runtime_jars()))
+    import subprocess
+
+    printed = subprocess.run(
+        ["java", "-cp", tc.classpath(tmp_path / "probe", classes, tc.kotlin_runtime_jars()), "ProbeKt"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    model_name, turn = printed.split("\0")
+    assert model_name == HOSTILE_MODEL_DIR
+    assert turn == "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_hostile_names_in_resources_gradle_yaml_and_toml(hostile_project, tmp_path):
+    root = hostile_project.path
+    tc.link_resources(root / "app/src/main/AndroidManifest.xml", root / "app/src/main/res", PACKAGE, tmp_path / "app")
+    problems = [p for path in sorted(root.rglob("*.kts")) for p in tc.tree_sitter_errors(path, "kotlin")]
+    assert problems == []
+    settings = (root / "settings.gradle.kts").read_text()
+    assert re.search(r'rootProject.name = "[A-Za-z0-9-]+"', settings)
+    yaml.safe_load((root / ".github/workflows/android.yml").read_text())
+    toml = tomllib.loads((root / "sdkgen.toml").read_text())
+    assert toml["model"]["name"] == HOSTILE_MODEL_DIR
+    # Android string resources: the escaped text must decode back to the name exactly.
+    strings = (root / "app/src/main/res/values/strings.xml").read_text()
+    raw = re.search(r'<string name="app_name">(.*)</string>', strings).group(1)
+    import html
+
+    unescaped = html.unescape(raw)
+    decoded = re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), unescaped)
+    assert decoded == HOSTILE_APP_NAME
+
+
+@pytest.mark.parametrize(
+    "package, problem",
+    [
+        ("com", "at least two"),
+        ("1com.example", "start with a letter"),
+        ("com.example.class", "keyword"),
+        ("com.exa-mple", "only letters"),
+        ("com..example", "start with a letter"),
+        ("com.exämple", "only letters"),
+        ("com.example;rm -rf", "only letters"),
+        ("com.example\n.x", "only letters"),
+    ],
+)
+def test_invalid_package_is_refused_before_any_work(demo_model, tmp_path, cache_dir, package, problem):
+    before = tree_snapshot(cache_dir)
+    result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--package", package, "-o", str(tmp_path / "o"))
+    assert result.code == 2 and len(result.stderr_lines) == 1
+    assert "invalid --package" in result.stderr and problem in result.stderr
+    assert not (tmp_path / "o").exists() and tree_snapshot(cache_dir) == before
+
+
+def test_ios_profile_is_refused(demo_model, tmp_path):
+    result = run_cli("android", "--model", str(demo_model), "--profile", "iphone15pro", "-o", str(tmp_path / "o"))
+    assert result.code == 2 and "ios device profile" in result.stderr and "android" in result.stderr
+
+
+def test_bad_model_url_is_refused(demo_model, tmp_path):
+    result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--model-url", "ftp://x y",
+                     "-o", str(tmp_path / "o"))
+    assert result.code == 2 and "--model-url" in result.stderr
+
+
+def test_existing_output_needs_force(project, demo_model, cache_dir):
+    result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--package", PACKAGE, "-o", str(project.path))
+    assert result.code == 2 and "--force" in result.stderr
+    replaced = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--package", PACKAGE,
+                       "-o", str(project.path), "--force", "--no-verify", "--json")
+    assert replaced.code == 0, replaced.stderr
+    assert json.loads(replaced.stdout)["project"]["path"] == str(project.path)
+    siblings = sorted(p.name for p in project.path.parent.iterdir())
+    assert siblings == [project.path.name]  # no staging or retired folders left beside it
