@@ -7,11 +7,11 @@ DEMO := build/demo-model
 setup:
 	@scripts/setup.sh
 
-# Build the tiny demo model, plan it for an iOS device, and generate the Android project for a Pixel 8.
+# Build the tiny demo model, then generate its Android project (Pixel 8) and iOS project (iPhone 15 Pro).
 demo: setup
 	$(VENV)/sdkgen demo-model $(DEMO) --force
-	$(VENV)/sdkgen plan --model $(DEMO) --profile iphone15pro
 	$(VENV)/sdkgen android --model $(DEMO) --profile pixel8 -o build/android-demo --force
+	$(VENV)/sdkgen ios --model $(DEMO) --profile iphone15pro -o build/ios-demo --force
 
 # The full suite, slow end-to-end conversions included (what CI runs).
 test: setup

@@ -185,6 +185,17 @@ def android_command(output, force, as_json, profile, app_id, app_name, model_url
     _project_command("android", output, force, as_json, profile, app_id, app_name, model_url, options)
 
 
+@cli.command("ios")
+@_conversion_options
+@click.option("--profile", required=True, help="iOS device profile (see `sdkgen profiles`) or a .toml file.")
+@click.option("--bundle-id", "app_id", default=None, help="Bundle identifier (default com.example.<model>).")
+@click.option("--app-name", default=None, help="The app's display name (default: '<model> chat').")
+@click.option("--model-url", default=None, help="Where the app downloads a model too large to bundle (first run, resumable).")
+def ios_command(output, force, as_json, profile, app_id, app_name, model_url, **options) -> None:
+    """Convert, verify and generate a Swift package SDK and a SwiftUI app (XcodeGen), tests and CI."""
+    _project_command("ios", output, force, as_json, profile, app_id, app_name, model_url, options)
+
+
 @cli.command("demo-model")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="tiny", show_default=True)

@@ -103,10 +103,11 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
     with progress.stage(f"rendering the {platform.display_name} project"):
         with atomic_output_dir(output, request.force) as staging:
             written = render_tree(template_dir, staging, platform.context(generation), platform.path_vars(generation))
-            model_path = staging / platform.model_destination(generation)
-            model_path.parent.mkdir(parents=True, exist_ok=True)
-            place_artifact(result.artifact, model_path)
-            files = sorted(str(p.relative_to(staging)) for p in [*written, model_path])
+            model_paths = [staging / relative for relative in platform.model_destinations(generation)]
+            for model_path in model_paths:
+                model_path.parent.mkdir(parents=True, exist_ok=True)
+                place_artifact(result.artifact, model_path)
+            files = sorted(str(p.relative_to(staging)) for p in [*written, *model_paths])
             project = ProjectResult(output, platform.key, result, generation, files)
             (staging / REPORT_NAME).write_text(json.dumps(project.report(), indent=2) + "\n", encoding="utf-8")
     return project

@@ -127,7 +127,7 @@ def test_baked_in_figures_match_the_plan_and_the_artifact(project):
         assert constant(name) == actual[key]
     assert actual["weights_bytes"] == report["artifacts"][0]["bytes"]  # the real size, not the prediction
     assert "ModelDelivery.ASSET" in info
-    assert report["project"]["engine"] == "litertlm" and report["project"]["delivery"] == "asset"
+    assert report["project"]["engine"] == "litertlm" and report["project"]["delivery"] == "bundled"
 
 
 def test_manifests_and_resources_link_with_aapt2(project, tmp_path):

@@ -8,8 +8,9 @@ from importlib.metadata import entry_points
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.android import AndroidPlatform
 from sdk_gen.platforms.base import Platform
+from sdk_gen.platforms.ios import IosPlatform
 
-BUILTIN_PLATFORMS: tuple[type[Platform], ...] = (AndroidPlatform,)
+BUILTIN_PLATFORMS: tuple[type[Platform], ...] = (AndroidPlatform, IosPlatform)
 
 
 def get_platform(key: str) -> Platform:

@@ -7,11 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk_gen import __version__
-from sdk_gen.budget import SAFETY_MARGIN
 from sdk_gen.errors import BadInput
-from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, slug
-from sdk_gen.render import UserText
+from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context, slug
 
 
 @dataclass(frozen=True)
@@ -120,16 +117,15 @@ class AndroidPlatform(Platform):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__package__": generation.options.app_id.replace(".", "/")}
 
-    def model_destination(self, generation: Generation) -> Path:
+    def model_destinations(self, generation: Generation) -> list[Path]:
         name = generation.conversion.job.artifact_name
-        if generation.delivery == "asset":
-            return Path("llm/src/main/assets") / name
-        return Path("model") / name
+        if generation.delivery == "bundled":
+            return [Path("llm/src/main/assets") / name]
+        return [Path("model") / name]
 
     def context(self, generation: Generation) -> dict[str, Any]:
         result = generation.conversion
         job = result.job
-        plan = result.plan.plan
         profile = result.plan.profile
         engine = ENGINES[generation.engine]
         runtime_min = engine["min_sdk"]
@@ -139,72 +135,28 @@ class AndroidPlatform(Platform):
             if min_sdk == profile.android_api_level
             else f"{job.runtime.display_name} needs API {runtime_min}"
         )
-        budget = generation.budget
-        verification = result.verification
-        if verification is None:
-            verification_view = {"runtime": "no host run", "summary": "verification was skipped (--no-verify)"}
-        else:
-            figures = verification.logits
-            summary = f"{verification.matched}/{verification.steps} greedy tokens matched over {len(verification.prompts)} prompts"
-            if figures:
-                summary += f", logit correlation {figures.mean_correlation:.5f}, top-1 agreement {figures.top1_agreement:.3f}"
-            verification_view = {"runtime": verification.runtime, "summary": summary}
-        total_mb = budget.total_bytes // (1024 * 1024)
-        return {
-            "sdkgen_version": __version__,
-            "template_version": generation.template_version,
-            "created": generation.created,
-            "package": generation.options.app_id,
-            "app_name": UserText(generation.options.app_name),
-            "model_name": UserText(job.name or job.spec.path.name),
-            "model_path": UserText(str(job.spec.path)),
-            "model_digest": result.model_digest,
-            "architecture": job.spec.architecture,
-            "num_params": job.spec.num_params,
-            "project_slug": slug(generation.options.app_name, fallback="ondevice-llm"),
-            "profile_id": profile.id,
-            "profile_name": UserText(profile.name),
-            "runtime_display": job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
-            "engine": generation.engine,
-            "engine_class": engine["class"],
-            "abis": engine["abis"],
-            "abi_note": engine["abi_note"],
-            "plan": {
-                "runtime": plan.runtime,
-                "quant": plan.quant,
-                "context": plan.context,
-                # Emulators and CPU-only exports use the CPU; the plan's GPU choice is honoured on phones.
-                "backend": plan.backend,
-                "threads": plan.threads,
-            },
-            "budget": budget.to_json(),
-            "safety_margin": SAFETY_MARGIN,
-            "artifact": {
-                "file_name": job.artifact_name,
-                "format": job.artifact_format,
-                "bytes": result.artifact.bytes,
-                "sha256": result.artifact.sha256,
-                "delivery": generation.delivery,
-                "url": UserText(generation.options.model_url or ""),
-            },
-            "sampler": {"top_k": 1, "top_p": 1.0, "temperature": 0.0},
-            "chat": {
-                "user_prefix": UserText(generation.chat.user_prefix),
-                "user_suffix": UserText(generation.chat.user_suffix),
-                "assistant_prefix": UserText(generation.chat.assistant_prefix),
-                "example_turn": UserText(generation.chat.format_user_turn("Hello")),
-            },
-            "sdk": {"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},
-            "versions": {
+        total_mb = generation.budget.total_bytes // (1024 * 1024)
+        context = common_context(generation)
+        # Android says "asset" for files shipped inside the APK.
+        context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
+        context.update(
+            package=generation.options.app_id,
+            project_slug=slug(generation.options.app_name, fallback="ondevice-llm"),
+            runtime_display=job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
+            engine_class=engine["class"],
+            abis=engine["abis"],
+            abi_note=engine["abi_note"],
+            sdk={"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},
+            versions={
                 **self.versions.__dict__,
                 "runtime_host": result.toolchain.get("litert-lm-api" if generation.engine == "litertlm" else "mediapipe", ""),
                 "runtime_android": self.versions.litertlm if generation.engine == "litertlm" else self.versions.mediapipe_genai,
             },
-            "emulator": {
+            emulator={
                 "api_level": max(min_sdk, 33),
                 "arch": "x86_64",
                 "ram_mb": 4096 if total_mb < 2500 else 6144,
                 "disk_mb": 6000 + 2 * result.artifact.bytes // (1024 * 1024),
             },
-            "verification": verification_view,
-        }
+        )
+        return context

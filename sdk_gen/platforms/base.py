@@ -32,8 +32,9 @@ class ProjectOptions:
 
 
 def delivery_for(artifact_bytes: int, model_url: str | None) -> str:
+    """How the model reaches the phone: "bundled" in the app, "download" on first run, or "sideload"."""
     if artifact_bytes <= BUNDLE_LIMIT_BYTES:
-        return "asset"
+        return "bundled"
     return "download" if model_url else "sideload"
 
 
@@ -73,8 +74,8 @@ class Platform(abc.ABC):
         """Placeholders in template paths and their values."""
 
     @abc.abstractmethod
-    def model_destination(self, generation: "Generation") -> Path:
-        """Where, relative to the project root, the model file goes (bundled or beside)."""
+    def model_destinations(self, generation: "Generation") -> list[Path]:
+        """Where, relative to the project root, the model file goes (bundled, test resources, or beside)."""
 
 
 @dataclass
@@ -89,3 +90,67 @@ class Generation:
     chat: Any  # sdk_gen.chat.ChatFormat
     created: str
     template_version: str
+
+
+def verification_summary(result) -> dict[str, str]:
+    """How the artifact was checked on the host, in one sentence for generated READMEs."""
+    verification = result.verification
+    if verification is None:
+        return {"runtime": "no host run", "summary": "verification was skipped (--no-verify)"}
+    summary = f"{verification.matched}/{verification.steps} greedy tokens matched over {len(verification.prompts)} prompts"
+    if verification.logits:
+        figures = verification.logits
+        summary += f", logit correlation {figures.mean_correlation:.5f}, top-1 agreement {figures.top1_agreement:.3f}"
+    return {"runtime": verification.runtime, "summary": summary}
+
+
+def common_context(generation: Generation) -> dict[str, Any]:
+    """Template values every platform uses: provenance, names (as UserText), plan and budget."""
+    from sdk_gen import __version__
+    from sdk_gen.budget import SAFETY_MARGIN
+    from sdk_gen.render import UserText
+
+    result = generation.conversion
+    job = result.job
+    plan = result.plan.plan
+    profile = result.plan.profile
+    return {
+        "sdkgen_version": __version__,
+        "template_version": generation.template_version,
+        "created": generation.created,
+        "app_name": UserText(generation.options.app_name),
+        "model_name": UserText(job.name or job.spec.path.name),
+        "model_path": UserText(str(job.spec.path)),
+        "model_digest": result.model_digest,
+        "architecture": job.spec.architecture,
+        "num_params": job.spec.num_params,
+        "profile_id": profile.id,
+        "profile_name": UserText(profile.name),
+        "engine": generation.engine,
+        "plan": {
+            "runtime": plan.runtime,
+            "quant": plan.quant,
+            "context": plan.context,
+            "backend": plan.backend,
+            "threads": plan.threads,
+            "memory_entitlement": plan.memory_entitlement,
+        },
+        "budget": generation.budget.to_json(),
+        "safety_margin": SAFETY_MARGIN,
+        "artifact": {
+            "file_name": job.artifact_name,
+            "format": job.artifact_format,
+            "bytes": result.artifact.bytes,
+            "sha256": result.artifact.sha256,
+            "delivery": generation.delivery,
+            "url": UserText(generation.options.model_url or ""),
+        },
+        "sampler": {"top_k": 1, "top_p": 1.0, "temperature": 0.0},
+        "chat": {
+            "user_prefix": UserText(generation.chat.user_prefix),
+            "user_suffix": UserText(generation.chat.user_suffix),
+            "assistant_prefix": UserText(generation.chat.assistant_prefix),
+            "example_turn": UserText(generation.chat.format_user_turn("Hello")),
+        },
+        "verification": verification_summary(result),
+    }

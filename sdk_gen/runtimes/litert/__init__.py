@@ -42,7 +42,14 @@ class LiteRtRuntime(Runtime):
     families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
     artifact_kind = ".litertlm"
     formats = ("litertlm", "task")
-    engines = {("android", "litertlm"): "litertlm", ("android", "task"): "mediapipe"}
+    # .litertlm: LiteRT-LM's Kotlin API (Maven) / Swift package (SwiftPM).
+    # .task: MediaPipe's LlmInference (Maven tasks-genai / CocoaPods MediaPipeTasksGenAI).
+    engines = {
+        ("android", "litertlm"): "litertlm",
+        ("android", "task"): "mediapipe",
+        ("ios", "litertlm"): "litertlm",
+        ("ios", "task"): "mediapipe",
+    }
     default_quants = ("int8",)
     toolchain_packages = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "litert-lm-api", "mediapipe", "torch", "transformers")
     memory = MemoryTraits(

@@ -1,0 +1,153 @@
+"""iOS: a Swift package (`LLMKit`) with the SDK, and a SwiftUI app described for XcodeGen."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdk_gen.errors import BadInput
+from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class IosVersions:
+    # LiteRT-LM's Swift package, of the same release line as the litert-lm-api that verified the model.
+    litertlm_swift: str = "0.18.0"
+    # MediaPipe's GenAI pods, of the same release as the Python bundler that wrote the .task.
+    mediapipe_pods: str = "0.10.35"
+
+
+# The oldest iOS each runtime's Apple package supports.
+ENGINE_MIN_IOS = {"litertlm": (15, 0), "mediapipe": (15, 0), "llamacpp": (15, 0)}
+ENGINE_DISPLAY = {"litertlm": "LiteRT-LM", "mediapipe": "MediaPipe LLM Inference", "llamacpp": "llama.cpp"}
+
+# fullmatch, not match + "$": "$" would accept a trailing newline.
+_BUNDLE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+def check_bundle_id(bundle_id: str) -> str:
+    """A reverse-DNS bundle identifier: letters, digits and hyphens in at least two parts."""
+    segments = bundle_id.split(".")
+    problem = None
+    if len(segments) < 2:
+        problem = "it needs at least two dot-separated parts, like com.example.app"
+    else:
+        for segment in segments:
+            if not _BUNDLE_SEGMENT.fullmatch(segment):
+                problem = f"part {segment!r} may hold only letters, digits and hyphens, and must not start with a hyphen"
+                break
+    if problem:
+        shown = bundle_id.encode("unicode_escape").decode("ascii")
+        raise BadInput(f"invalid --bundle-id {shown!r}: {problem}")
+    return bundle_id
+
+
+def default_bundle_id(model_name: str) -> str:
+    tail = re.sub(r"[^a-z0-9]", "", model_name.lower()) or "model"
+    return f"com.example.{tail}"
+
+
+def target_name(app_name: str) -> str:
+    """An Xcode target name that is also a valid Swift module name (for `@testable import`)."""
+    words = re.findall(r"[A-Za-z0-9]+", app_name)
+    name = "".join(word[:1].upper() + word[1:] for word in words)
+    if not name or not name[0].isalpha():
+        name = "OnDevice" + name if name else "OnDeviceChat"
+    return name[:50]
+
+
+def memory_plan(budget, plan, profile) -> dict[str, Any]:
+    """The thresholds the generated MemoryGuard applies, as data (Resources/MemoryPlan.json).
+
+    The model may load when os_proc_available_memory() >= min_available_bytes, i.e. when the
+    planned footprint uses at most (1 - margin) of what the process may still allocate.
+    """
+    required = budget.total_bytes
+    margin = budget.margin_bytes / budget.budget_bytes
+    return {
+        "required_bytes": required,
+        "safety_margin": round(margin, 6),
+        "min_available_bytes": math.ceil(required / (1 - margin)),
+        "needs_increased_memory_limit": plan.memory_entitlement,
+        "default_limit_bytes": profile.app_memory_bytes,
+        "entitled_limit_bytes": profile.app_memory_entitled_bytes,
+        "profile": profile.id,
+    }
+
+
+def memory_fits(plan_json: dict, available_bytes: int) -> bool:
+    """The decision MemoryGuard.swift makes with MemoryPlan.json (MemoryPlan.fits)."""
+    return available_bytes >= plan_json["min_available_bytes"]
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    parts = [int(p) for p in text.split(".")] + [0]
+    return parts[0], parts[1]
+
+
+class IosPlatform(Platform):
+    key = "ios"
+    display_name = "iOS"
+    template_name = "ios"
+    versions = IosVersions()
+
+    def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
+        bundle_id = check_bundle_id(options.app_id) if options.app_id else default_bundle_id(model_name)
+        app_name = options.app_name if options.app_name is not None else f"{model_name} chat"
+        if not app_name.strip():
+            raise BadInput("--app-name must not be empty")
+        return ProjectOptions(app_id=bundle_id, app_name=app_name, model_url=check_model_url(options.model_url))
+
+    def path_vars(self, generation: Generation) -> dict[str, str]:
+        return {"__target__": target_name(generation.options.app_name)}
+
+    def model_destinations(self, generation: Generation) -> list[Path]:
+        name = generation.conversion.job.artifact_name
+        if generation.delivery != "bundled":
+            return [Path("model") / name]
+        destinations = [Path("App/Resources") / name]
+        if generation.engine == "litertlm":
+            destinations.append(Path("Tests/LLMKitTests/Resources") / name)  # the package's host smoke test
+        return destinations
+
+    def context(self, generation: Generation) -> dict[str, Any]:
+        result = generation.conversion
+        profile = result.plan.profile
+        plan = result.plan.plan
+        engine_min = ENGINE_MIN_IOS[generation.engine]
+        profile_min = _version_tuple(profile.ios_version)
+        deployment = max(engine_min, profile_min)
+        reason = (
+            f"the {profile.id} profile's {profile.os_minimum}, which its memory budget describes"
+            if deployment == profile_min
+            else f"{ENGINE_DISPLAY[generation.engine]}'s package needs iOS {engine_min[0]}.{engine_min[1]}"
+        )
+        plan_json = memory_plan(generation.budget, plan, profile)
+        bundle_id = generation.options.app_id
+        context = common_context(generation)
+        context["artifact"]["swift_delivery"] = generation.delivery
+        context.update(
+            bundle_id=bundle_id,
+            bundle_prefix=bundle_id.rsplit(".", 1)[0],
+            target_name=target_name(generation.options.app_name),
+            runtime_display=ENGINE_DISPLAY[generation.engine],
+            ios={
+                "deployment_target": f"{deployment[0]}.{deployment[1]}",
+                "package_major": min(max(deployment[0], 15), 18),
+                "reason": reason,
+                "device_family": "1,2" if profile.id.startswith("ipad") else "1",
+            },
+            memory_plan=plan_json,
+            memory_plan_json=json.dumps(plan_json, indent=2),
+            default_limit=profile.app_memory_bytes,
+            # Address space beyond 4 GB: needed once the mappings outgrow it (mlc-llm#1260).
+            extended_addressing=plan.memory_entitlement and generation.budget.total_bytes > 4 * GIB,
+            versions={**self.versions.__dict__},
+        )
+        return context
