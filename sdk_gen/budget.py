@@ -38,6 +38,7 @@ class MemoryBudget:
     weights_source: str  # "predicted" or "artifact"
     bits_per_param: float
     kv_bytes_per_element: float
+    kv_source: str = "predicted"  # or "runtime": the size the runtime reported allocating
 
     @property
     def total_bytes(self) -> int:
@@ -59,6 +60,12 @@ class MemoryBudget:
         """The same budget with the converted file's real size in place of the prediction."""
         values = asdict(self)
         values.update(weights_bytes=artifact_bytes, weights_source="artifact")
+        return MemoryBudget(**values)
+
+    def with_runtime_kv(self, kv_cache_bytes: int) -> "MemoryBudget":
+        """The same budget with the KV cache size the runtime itself allocated for this context."""
+        values = asdict(self)
+        values.update(kv_cache_bytes=kv_cache_bytes, kv_source="runtime")
         return MemoryBudget(**values)
 
     def to_json(self) -> dict:

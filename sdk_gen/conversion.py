@@ -88,9 +88,12 @@ class ConversionResult:
 
     @property
     def actual_budget(self) -> MemoryBudget | None:
+        """The plan's budget with the artifact's real size and, when the runtime reported it, its KV cache."""
         if self.plan is None:
             return None
-        return self.plan.budget.with_artifact_size(self.artifact.bytes)
+        budget = self.plan.budget.with_artifact_size(self.artifact.bytes)
+        measured_kv = self.verification.measured.get("kv_cache_bytes") if self.verification else None
+        return budget.with_runtime_kv(measured_kv) if measured_kv else budget
 
     def report(self) -> dict:
         spec = self.job.spec

@@ -100,12 +100,12 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
         else "size of the converted artifact"
     )
     table.add_row("weights", f"{budget.weights_bytes:,}", human_bytes(budget.weights_bytes), weights_how)
-    table.add_row(
-        "KV cache",
-        f"{budget.kv_cache_bytes:,}",
-        human_bytes(budget.kv_cache_bytes),
-        f"{spec.num_layers} layers x 2 x {spec.num_kv_heads} KV heads x {spec.head_dim} x context x {budget.kv_bytes_per_element:g} B",
+    kv_how = (
+        "as the runtime reported allocating it"
+        if budget.kv_source == "runtime"
+        else f"{spec.num_layers} layers x 2 x {spec.num_kv_heads} KV heads x {spec.head_dim} x context x {budget.kv_bytes_per_element:g} B"
     )
+    table.add_row("KV cache", f"{budget.kv_cache_bytes:,}", human_bytes(budget.kv_cache_bytes), kv_how)
     table.add_row("working memory", f"{budget.working_bytes:,}", human_bytes(budget.working_bytes), "prefill activations, attention scores, logits")
     table.add_row("runtime overhead", f"{budget.overhead_bytes:,}", human_bytes(budget.overhead_bytes), overhead_note)
     table.add_row("total", f"{budget.total_bytes:,}", human_bytes(budget.total_bytes), "", style="bold")

@@ -73,6 +73,8 @@ class VerificationResult:
     logits: LogitFigures | None
     checks: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # What the runtime itself reported while running the artifact (e.g. llama.cpp's KV cache bytes).
+    measured: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -108,6 +110,7 @@ class VerificationResult:
             logits=LogitFigures(**data["logits"]) if data["logits"] else None,
             checks=dict(data["checks"]),
             notes=list(data["notes"]),
+            measured=dict(data.get("measured", {})),
         )
 
     def to_json(self) -> dict:
@@ -123,6 +126,7 @@ class VerificationResult:
             "logits": asdict(self.logits) if self.logits else None,
             "thresholds": asdict(self.thresholds),
             "notes": self.notes,
+            "measured": self.measured,
         }
 
 

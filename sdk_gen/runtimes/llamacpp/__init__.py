@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdk_gen.errors import BadInput, ConversionFailed
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
+from sdk_gen.verify import Thresholds
+
+if TYPE_CHECKING:
+    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.verify import VerificationResult
 
 # ggml block formats, bits per weight including their scales.
 Q8_0_BITS = 8.5  # 32 int8 + one fp16 scale per block of 32
@@ -15,6 +26,17 @@ K_QUANT_BLOCK = 256
 
 # Architectures whose GGUF stores q, k and v as one fused attn_qkv matrix.
 _FUSED_QKV_FAMILIES = ("phi", "phi3")
+
+# Verification thresholds, measured on the demo model (4 prompts x 32 greedy steps, against the
+# original weights): f16 against fp16-rounded PyTorch reproduces greedy ids with max |dlogit|
+# 1.9e-3 (ggml rounds activations to fp16 and tabulates GELU); q8_0 correlation 0.99984, top-1
+# 0.94-0.98; q4_k_m 0.990, 0.72-0.90; q4_0 0.984, 0.64-0.74. An unrelated model scores ~0.
+_EXACT_F16 = Thresholds(
+    exact=True, min_correlation=0.9999, min_top1=0.97, min_top5_overlap=0.95, max_abs_logit_diff=0.02, reference="fp16-weights"
+)
+_Q8_0 = Thresholds(exact=False, min_correlation=0.999, min_top1=0.85, min_top5_overlap=0.85)
+_Q4_K_M = Thresholds(exact=False, min_correlation=0.97, min_top1=0.55, min_top5_overlap=0.60)
+_Q4_0 = Thresholds(exact=False, min_correlation=0.95, min_top1=0.50, min_top5_overlap=0.55)
 
 
 def _output_matrix_bits(spec: ModelSpec) -> float:
@@ -74,6 +96,11 @@ class LlamaCppRuntime(Runtime):
     display_name = "llama.cpp"
     families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
     artifact_kind = ".gguf"
+    formats = ("gguf",)
+    default_quants = ("q4_k_m", "q4_0")
+    toolchain_packages = ("llama-cpp-python", "torch", "transformers")
+    # A JNI bridge (Android) and llama.cpp's C API from Swift (iOS), over the same llama.cpp.
+    engines = {("android", "gguf"): "llamacpp", ("ios", "gguf"): "llamacpp"}
     memory = MemoryTraits(
         kv_bytes_cpu=2,  # f16 K and V (llama.cpp's default cache type)
         kv_bytes_gpu=2,
@@ -86,9 +113,10 @@ class LlamaCppRuntime(Runtime):
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         return {
-            "f16": QuantFormat("f16", "float16 GGUF from convert_hf_to_gguf.py", 16, 32, quality=90),
+            "f16": QuantFormat("f16", "float16 GGUF from convert_hf_to_gguf.py", 16, 32, quality=90, check=_EXACT_F16),
             "q8_0": QuantFormat(
-                "q8_0", "Q8_0: int8 blocks of 32 with fp16 scales", Q8_0_BITS, 32, quality=75, requires=_needs_q_block_rows
+                "q8_0", "Q8_0: int8 blocks of 32 with fp16 scales", Q8_0_BITS, 32, quality=75,
+                requires=_needs_q_block_rows, check=_Q8_0,
             ),
             "q4_k_m": QuantFormat(
                 "q4_k_m",
@@ -98,6 +126,7 @@ class LlamaCppRuntime(Runtime):
                 quality=50,
                 role_bits=_q4_k_m_bits,
                 requires=_needs_k_quant_rows,
+                check=_Q4_K_M,
             ),
             "q4_0": QuantFormat(
                 "q4_0",
@@ -107,6 +136,7 @@ class LlamaCppRuntime(Runtime):
                 quality=40,
                 role_bits=_q4_0_bits,
                 requires=_needs_q_block_rows,
+                check=_Q4_0,
             ),
         }
 
@@ -117,3 +147,53 @@ class LlamaCppRuntime(Runtime):
 
     def gpu_api(self, platform: str) -> str | None:
         return "Metal" if platform == "ios" else "OpenCL"
+
+    def missing_tools(self) -> str | None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            return "llama-cpp-python is not installed; run scripts/setup.sh (it builds and caches the wheel)"
+        return None
+
+    # --- conversion ------------------------------------------------------------------------
+
+    def check_job(self, job: "ConversionJob") -> None:
+        if job.spec.tokenizer_kind == "none":
+            raise BadInput(f"{job.spec.path} has no tokenizer; a GGUF carries the model's tokenizer, so add its tokenizer files")
+
+    def pre_tokenizer(self, job: "ConversionJob") -> str | None:
+        """--pre-tokenizer, or for sdkgen's own demo model the GPT-2 split it was trained with."""
+        if job.pre_tokenizer:
+            return job.pre_tokenizer
+        if (job.spec.path / "sdkgen-demo.json").is_file():
+            return "gpt-2"
+        return None
+
+    def cache_options(self, job: "ConversionJob") -> dict:
+        from sdk_gen.runtimes.llamacpp.toolchain import SDIST_SHA256
+
+        return {"sdist": SDIST_SHA256, "pre_tokenizer": self.pre_tokenizer(job)}
+
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path) -> Path:
+        from sdk_gen.runtimes.llamacpp.toolchain import llama_cpp_dir
+        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
+
+        out = workdir / job.artifact_name
+        request = {
+            "llama_dir": str(llama_cpp_dir()),
+            "model": str(job.model_dir),
+            "out": str(out),
+            "quant": job.quant.name,
+            "pre_tokenizer": self.pre_tokenizer(job),
+            "threads": 2,
+        }
+        code = run_python_module("sdk_gen.runtimes.llamacpp.convert", [json.dumps(request)], log_path)
+        refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
+        if refusal:
+            raise BadInput(refusal)
+        if code != 0 or not out.is_file():
+            raise ConversionFailed(f"llama.cpp conversion failed: {last_error_line(log_path)}")
+        return out
+
+    def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
+        from sdk_gen.runtimes.llamacpp.checks import verify_artifact
+
+        return verify_artifact(job, artifact)
