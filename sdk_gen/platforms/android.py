@@ -139,18 +139,27 @@ class AndroidPlatform(Platform):
         context = common_context(generation)
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
+        from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
+
+        host_package = {"litertlm": "litert-lm-api", "mediapipe": "mediapipe", "llamacpp": "llama-cpp-python"}[generation.engine]
+        android_version = {
+            "litertlm": self.versions.litertlm,
+            "mediapipe": self.versions.mediapipe_genai,
+            "llamacpp": f"llama.cpp from llama-cpp-python {llama_toolchain.VERSION}",
+        }[generation.engine]
         context.update(
             package=generation.options.app_id,
             project_slug=slug(generation.options.app_name, fallback="ondevice-llm"),
             runtime_display=job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
+            llama={"sdist_url": llama_toolchain.SDIST_URL, "sdist_sha256": llama_toolchain.SDIST_SHA256},
             engine_class=engine["class"],
             abis=engine["abis"],
             abi_note=engine["abi_note"],
             sdk={"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},
             versions={
                 **self.versions.__dict__,
-                "runtime_host": result.toolchain.get("litert-lm-api" if generation.engine == "litertlm" else "mediapipe", ""),
-                "runtime_android": self.versions.litertlm if generation.engine == "litertlm" else self.versions.mediapipe_genai,
+                "runtime_host": result.toolchain.get(host_package, ""),
+                "runtime_android": android_version,
             },
             emulator={
                 "api_level": max(min_sdk, 33),

@@ -112,7 +112,7 @@ class IosPlatform(Platform):
         if generation.delivery != "bundled":
             return [Path("model") / name]
         destinations = [Path("App/Resources") / name]
-        if generation.engine == "litertlm":
+        if generation.engine in ("litertlm", "llamacpp"):
             destinations.append(Path("Tests/LLMKitTests/Resources") / name)  # the package's host smoke test
         return destinations
 
@@ -132,7 +132,14 @@ class IosPlatform(Platform):
         bundle_id = generation.options.app_id
         context = common_context(generation)
         context["artifact"]["swift_delivery"] = generation.delivery
+        from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
+
         context.update(
+            llama={
+                "version": llama_toolchain.VERSION,
+                "sdist_url": llama_toolchain.SDIST_URL,
+                "sdist_sha256": llama_toolchain.SDIST_SHA256,
+            },
             bundle_id=bundle_id,
             bundle_prefix=bundle_id.rsplit(".", 1)[0],
             target_name=target_name(generation.options.app_name),
