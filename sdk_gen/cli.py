@@ -14,6 +14,7 @@ import click
 
 from sdk_gen import __version__
 from sdk_gen.errors import ExitCode, SdkgenError
+from sdk_gen.runtimes import all_runtimes
 
 
 def _plan_options(func):
@@ -91,12 +92,17 @@ def plan_command(as_json: bool, **options) -> None:
         print_tables(plan_tables(result))
 
 
+def _quant_summary() -> str:
+    """e.g. "litert: f32 f16 int8 int4; llamacpp: f16 q8_0 ...", from the runtimes themselves."""
+    return "; ".join(f"{r.key}: {' '.join(r.quant_formats())}" for r in all_runtimes())
+
+
 def _conversion_options(func):
     """Options of every command that converts: convert, android, ios."""
     options = [
         click.option("--model", default=None, help="Hugging Face model folder, known name or cached repo id (the base, with --adapter)."),
         click.option("--runtime", default="auto", show_default=True, help="litert, llamacpp or mlc; auto needs --profile."),
-        click.option("--quant", default=None, help="Weight format (litert: f32, f16, int8, int4); default: the plan's, else the runtime's."),
+        click.option("--quant", default=None, help=f"Weight format ({_quant_summary()}); default: the plan's, else the runtime's."),
         click.option("--context", type=int, default=None, help="Context length the artifact is built for (default 2048)."),
         click.option("--format", "artifact_format", default=None, help="Artifact format: litert writes litertlm (default) or task."),
         click.option("--adapter", type=click.Path(path_type=Path), default=None, help="PEFT LoRA adapter folder, merged into the base first."),

@@ -187,6 +187,11 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
     missing = runtime.missing_tools()
     if missing:
         raise ToolMissing(missing)
+    if request.pre_tokenizer and not runtime.takes_pre_tokenizer:
+        raise BadInput(
+            f"--pre-tokenizer names llama.cpp's split rule; {runtime.display_name} reads the tokenizer files as they are: "
+            "drop it, or add --runtime llamacpp"
+        )
     artifact_format = request.artifact_format or runtime.formats[0]
     if artifact_format not in runtime.formats:
         raise BadInput(f"{runtime.display_name} writes {' or '.join(runtime.formats)}, not --format {artifact_format}")

@@ -185,6 +185,8 @@ def render_tree(template_dir: Path, dest: Path, context: Mapping[str, Any], path
                 continue  # not part of this project (e.g. another runtime's wrapper)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
+            if source.stat().st_mode & 0o100:
+                target.chmod(0o755)  # scripts stay runnable: the template's own bit says which
         else:
             target = dest / target_relative
             target.parent.mkdir(parents=True, exist_ok=True)

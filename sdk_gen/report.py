@@ -166,7 +166,7 @@ def project_tables(result) -> list[Table]:
     table.add_row("app id", str(generation.options.app_id))
     table.add_row("engine", generation.engine)
     delivery = {
-        "asset": "bundled in the app",
+        "bundled": "bundled in the app",
         "download": f"downloaded on first run from {generation.options.model_url}",
         "sideload": "pushed by the developer (see the project README); the file is in model/",
     }[generation.delivery]

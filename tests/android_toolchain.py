@@ -170,3 +170,51 @@ def jar(classes: Path, out: Path) -> Path:
             if path.is_file():
                 archive.write(path, path.relative_to(classes).as_posix())
     return out
+
+
+def compile_project(root: Path, package: str, stubs: Path, work: Path) -> Path:
+    """Link the app's resources (R.java), then compile every Kotlin source of both modules."""
+    r_java = work / "r-java"
+    link_resources(root / "app/src/main/AndroidManifest.xml", root / "app/src/main/res", package, work / "app-res", r_java)
+    r_classes = javac(sorted(r_java.rglob("*.java")), work / "r-classes")
+    sources = sorted(root.glob("llm/src/**/*.kt")) + sorted(root.glob("app/src/**/*.kt"))
+    classes = work / "classes"
+    compile_kotlin(sources, classes, classpath(stubs, r_classes, kotlin_runtime_jars(), junit_jars()))
+    return classes
+
+
+def unit_test_classes(root: Path, package: str) -> list[str]:
+    tests = sorted((root / "llm/src/test/kotlin").rglob("*Test.kt"))
+    return [f"{package}.llm.{path.stem}" for path in tests]
+
+
+def jni_include_dirs() -> list[Path]:
+    """jni.h and its platform header from the JDK that provides javac."""
+    javac_path = shutil.which("javac")
+    if not javac_path:
+        raise ToolMissing("javac is missing; run scripts/setup.sh (apt-get install openjdk-17-jdk-headless)")
+    home = Path(javac_path).resolve().parent.parent
+    include = _need(home / "include", "install a full JDK (openjdk-17-jdk-headless) for jni.h")
+    return [include, include / "linux"]
+
+
+def _gxx(sources: list[Path], out: Path, include_dirs: list[Path], library_dir: Path, libraries: list[str], shared: bool) -> Path:
+    compiler = shutil.which("g++")
+    if not compiler:
+        raise ToolMissing("g++ is missing; run scripts/setup.sh (apt-get install g++)")
+    command = [compiler, "-std=c++17", "-O2", "-Wall", "-Werror", "-o", out]
+    if shared:
+        command += ["-shared", "-fPIC"]
+    command += [f"-I{d}" for d in include_dirs] + list(sources)
+    command += [f"-L{library_dir}", f"-Wl,-rpath,{library_dir}"] + [f"-l{name}" for name in libraries]
+    _run(command, "g++")
+    return out
+
+
+def build_shared_library(sources: list[Path], out: Path, include_dirs: list[Path], library_dir: Path, libraries: list[str]) -> Path:
+    """g++ SOURCES into a shared library that finds LIBRARIES in LIBRARY_DIR at run time (rpath)."""
+    return _gxx(sources, out, include_dirs, library_dir, libraries, shared=True)
+
+
+def build_executable(sources: list[Path], out: Path, include_dirs: list[Path], library_dir: Path, libraries: list[str]) -> Path:
+    return _gxx(sources, out, include_dirs, library_dir, libraries, shared=False)

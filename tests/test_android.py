@@ -50,22 +50,6 @@ def project(demo_model, tmp_path_factory, cache_dir):
     return generate(demo_model, tmp_path_factory.mktemp("android") / "DemoChat", cache_dir)
 
 
-def compile_project(root: Path, package: str, stubs: Path, work: Path) -> Path:
-    """Link the app's resources (R.java), then compile every Kotlin source of both modules."""
-    r_java = work / "r-java"
-    tc.link_resources(root / "app/src/main/AndroidManifest.xml", root / "app/src/main/res", package, work / "app-res", r_java)
-    r_classes = tc.javac(sorted(r_java.rglob("*.java")), work / "r-classes")
-    sources = sorted(root.glob("llm/src/**/*.kt")) + sorted(root.glob("app/src/**/*.kt"))
-    classes = work / "classes"
-    tc.compile_kotlin(sources, classes, tc.classpath(stubs, r_classes, tc.kotlin_runtime_jars(), tc.junit_jars()))
-    return classes
-
-
-def unit_test_classes(root: Path, package: str) -> list[str]:
-    tests = sorted((root / "llm/src/test/kotlin").rglob("*Test.kt"))
-    return [f"{package}.llm.{path.stem}" for path in tests]
-
-
 def test_project_layout(project):
     root = project.path
     for relative in (
@@ -105,8 +89,8 @@ def test_sdk_levels_come_from_the_profile(project):
 
 
 def test_every_kotlin_file_compiles_and_the_jvm_unit_tests_pass(project, stub_classes, tmp_path):
-    classes = compile_project(project.path, PACKAGE, stub_classes, tmp_path)
-    report = tc.run_junit(unit_test_classes(project.path, PACKAGE),
+    classes = tc.compile_project(project.path, PACKAGE, stub_classes, tmp_path)
+    report = tc.run_junit(tc.unit_test_classes(project.path, PACKAGE),
                           tc.classpath(classes, tc.kotlin_runtime_jars(), tc.junit_jars()))
     match = re.search(r"OK \((\d+) tests\)", report)
     assert match and int(match.group(1)) >= 14, report
@@ -177,7 +161,7 @@ def test_mediapipe_task_variant_compiles(demo_model, tmp_path, cache_dir, stub_c
     catalog = tomllib.loads((result.path / "gradle/libs.versions.toml").read_text())
     assert catalog["libraries"]["mediapipe-tasks-genai"]["name"] == "tasks-genai"
     assert catalog["versions"]["mediapipeGenai"] == "0.10.35"
-    compile_project(result.path, PACKAGE, stub_classes, tmp_path / "work")
+    tc.compile_project(result.path, PACKAGE, stub_classes, tmp_path / "work")
 
 
 def _render_with_delivery(project, out: Path, delivery: str, url: str | None) -> Path:
@@ -201,7 +185,7 @@ def test_download_delivery(project, stub_classes, tmp_path):
     fetch = [s for s in workflow["jobs"]["smoke-test"]["steps"] if s.get("name") == "Fetch the model for the test APK"]
     assert fetch and "sha256sum --check" in fetch[0]["run"]
     assert "model/" in (root / ".gitignore").read_text()
-    compile_project(root, PACKAGE, stub_classes, tmp_path / "work")
+    tc.compile_project(root, PACKAGE, stub_classes, tmp_path / "work")
 
 
 def test_sideload_delivery_documents_adb_push(project, tmp_path):
@@ -227,7 +211,7 @@ def hostile_project(demo_model, tmp_path_factory, cache_dir):
 
 def test_hostile_names_compile_and_round_trip_exactly(hostile_project, stub_classes, tmp_path):
     root = hostile_project.path
-    classes = compile_project(root, PACKAGE, stub_classes, tmp_path)
+    classes = tc.compile_project(root, PACKAGE, stub_classes, tmp_path)
     probe = tmp_path / "Probe.kt"
     probe.write_text(
         "import com.example.demo.llm.ModelInfo\n"
@@ -309,3 +293,11 @@ def test_existing_output_needs_force(project, demo_model, cache_dir):
     assert json.loads(replaced.stdout)["project"]["path"] == str(project.path)
     siblings = sorted(p.name for p in project.path.parent.iterdir())
     assert siblings == [project.path.name]  # no staging or retired folders left beside it
+
+
+def test_tables_name_the_project_and_the_delivery(demo_model, tmp_path, cache_dir):
+    result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--package", PACKAGE,
+                     "-o", str(tmp_path / "App"), "--no-verify")
+    assert result.code == 0, result.stderr
+    assert "Generated android project" in result.stdout and "bundled in the app" in result.stdout
+    assert "Memory budget" in result.stdout

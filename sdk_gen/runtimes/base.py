@@ -90,6 +90,7 @@ class Runtime(abc.ABC):
     artifact_kind: str = ""  # e.g. ".litertlm"
     formats: tuple[str, ...] = ()  # artifact formats `convert --format` accepts; the first is the default
     toolchain_packages: tuple[str, ...] = ()  # Python distributions whose versions key the cache
+    takes_pre_tokenizer: bool = False  # does `--pre-tokenizer` mean anything to its converter?
 
     @abc.abstractmethod
     def quant_formats(self) -> dict[str, QuantFormat]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 from pathlib import Path
@@ -94,6 +95,7 @@ def _needs_q_block_rows(spec: ModelSpec) -> str | None:
 class LlamaCppRuntime(Runtime):
     key = "llamacpp"
     display_name = "llama.cpp"
+    takes_pre_tokenizer = True
     families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
     artifact_kind = ".gguf"
     formats = ("gguf",)
@@ -156,8 +158,16 @@ class LlamaCppRuntime(Runtime):
     # --- conversion ------------------------------------------------------------------------
 
     def check_job(self, job: "ConversionJob") -> None:
+        from sdk_gen.runtimes.llamacpp.toolchain import VERSION, known_pre_tokenizers
+
         if job.spec.tokenizer_kind == "none":
             raise BadInput(f"{job.spec.path} has no tokenizer; a GGUF carries the model's tokenizer, so add its tokenizer files")
+        if job.pre_tokenizer:
+            known = known_pre_tokenizers()
+            if job.pre_tokenizer not in known:
+                close = difflib.get_close_matches(job.pre_tokenizer, known, n=3)
+                hint = f"did you mean {' or '.join(close)}?" if close else f"llama.cpp knows {len(known)}, e.g. {', '.join(known[:6])}"
+                raise BadInput(f"the llama.cpp in llama-cpp-python {VERSION} has no pre-tokenizer {job.pre_tokenizer!r}; {hint}")
 
     def pre_tokenizer(self, job: "ConversionJob") -> str | None:
         """--pre-tokenizer, or for sdkgen's own demo model the GPT-2 split it was trained with."""

@@ -67,15 +67,25 @@ def logits(llm, ids: list[int]) -> np.ndarray:
     return np.array(llm.scores[: len(ids)], dtype=np.float32)
 
 
+def open_model(artifact: Path, context: int):
+    """llama_cpp.Llama set up as the generated apps set up llama.cpp, keeping every position's logits."""
+    import llama_cpp
+
+    # The apps leave flash attention to llama.cpp (AUTO), which turns it on for the CPU; it changes
+    # the accumulation order, so the host runs the same attention path as the phone.
+    return llama_cpp.Llama(
+        model_path=str(artifact), n_ctx=context, n_threads=HOST_THREADS, logits_all=True, verbose=False, seed=0,
+        flash_attn=True,
+    )
+
+
 def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     import llama_cpp
 
     thresholds = job.quant.check
     reference = TorchReference(job.model_dir, thresholds.reference)
     log = LlamaLog()
-    llm = llama_cpp.Llama(
-        model_path=str(artifact), n_ctx=job.context, n_threads=HOST_THREADS, logits_all=True, verbose=False, seed=0
-    )
+    llm = open_model(artifact, job.context)
     vocab = llm._model.vocab
     eog = [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
     stop = StopRule(tuple((t,) for t in eog))

@@ -9,6 +9,7 @@ llama.cpp is the one that converted and verified the model.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -62,6 +63,16 @@ def llama_cpp_dir() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def known_pre_tokenizers() -> list[str]:
+    """Pre-tokenizer names this llama.cpp can load, read from its own vocabulary loader.
+
+    llama.cpp refuses a GGUF whose `tokenizer.ggml.pre` it does not list (llama-vocab.cpp), so a
+    name outside this list would convert and then fail to load on the phone.
+    """
+    source = (llama_cpp_dir() / "src" / "llama-vocab.cpp").read_text(encoding="utf-8")
+    return sorted(set(re.findall(r'tokenizer_pre\s*==\s*"([^"]+)"', source)))
 
 
 def include_dirs() -> list[Path]:

@@ -1,0 +1,324 @@
+"""llama.cpp: GGUF from the converter inside the llama-cpp-python sdist, quantized with
+llama_model_quantize, checked with llama_cpp.Llama; and the generated projects' native code,
+with the Android JNI bridge built by g++ and driven from compiled Kotlin on the JVM.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import android_toolchain as tc
+from conftest import REPO, run_cli, tree_snapshot
+from sdk_gen.conversion import ConversionRequest
+from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.project import ProjectRequest, generate_project
+from sdk_gen.runtimes.llamacpp import toolchain
+from sdk_gen.runtimes.llamacpp.checks import greedy as llama_greedy
+from sdk_gen.runtimes.llamacpp.checks import open_model
+from sdk_gen.verify import StopRule, TorchReference
+
+CONTEXT = "256"
+PACKAGE = "com.example.demo"  # tests/harness/LlamaCppHarness.kt imports this package
+GREEDY_STEPS = 32
+# ggml type ids (ggml.h, enum ggml_type) of the matrices each quantization should produce.
+GGML_TYPES = {"F16": 1, "Q4_0": 2, "Q8_0": 8, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("llamacpp-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(cache_dir, monkeypatch):
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(cache_dir))
+
+
+def _convert_json(model, out, *extra) -> dict:
+    result = run_cli("convert", "--model", str(model), "--runtime", "llamacpp", "--context", CONTEXT, "-o", str(out), "--json", *extra)
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def gguf_reader(path: Path):
+    """gguf-py from the same llama.cpp tree that wrote the file."""
+    gguf_py = str(toolchain.llama_cpp_dir() / "gguf-py")
+    if gguf_py not in sys.path:
+        sys.path.insert(0, gguf_py)
+    import gguf
+
+    return gguf.GGUFReader(path)
+
+
+def gguf_string(reader, key: str) -> str:
+    field = reader.fields[key]
+    return bytes(field.parts[field.data[0]]).decode("utf-8")
+
+
+def matrix_types(reader) -> dict[str, int]:
+    """ggml type of every 2-D weight (norms and biases stay float in every format)."""
+    return {t.name: int(t.tensor_type) for t in reader.tensors if len(t.shape) == 2}
+
+
+@pytest.mark.slow
+def test_f16_gguf_equals_pytorch_token_for_token(demo_model, tmp_path):
+    report = _convert_json(demo_model, tmp_path / "out", "--quant", "f16")
+    verification = report["verification"]
+    assert verification["passed"] is True
+    assert verification["matched"] == verification["steps"] >= 4 * 30
+    assert verification["checks"]["tokenizer_parity"] is True
+    assert verification["thresholds"]["reference"] == "fp16-weights"
+    assert verification["logits"]["max_abs_diff"] < 0.02 and verification["logits"]["top1_agreement"] == 1.0
+    assert verification["runtime"].startswith(f"llama_cpp.Llama {toolchain.VERSION}")
+
+    artifact = report["artifacts"][0]
+    path = tmp_path / "out" / artifact["path"]
+    assert path.suffix == ".gguf" and path.read_bytes()[:4] == b"GGUF"
+    reader = gguf_reader(path)
+    assert gguf_string(reader, "general.architecture") == "phi2"
+    assert gguf_string(reader, "tokenizer.ggml.pre") == "gpt-2"  # the demo tokenizer's byte-level split
+    assert set(matrix_types(reader).values()) == {GGML_TYPES["F16"]}
+    assert report["toolchain"]["llama-cpp-python"] == toolchain.VERSION
+    assert 0.95 <= report["weights"]["actual_over_predicted"] <= 1.05, report["weights"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "quant, min_corr, min_top1, matrix_type",
+    [("q8_0", 0.999, 0.85, "Q8_0"), ("q4_k_m", 0.97, 0.55, "Q4_K"), ("q4_0", 0.95, 0.50, "Q4_0")],
+)
+def test_quantized_gguf_agrees_and_holds_the_named_blocks(demo_model, tmp_path, quant, min_corr, min_top1, matrix_type):
+    report = _convert_json(demo_model, tmp_path / "out", "--quant", quant, "--profile", "pixel8")
+    verification = report["verification"]
+    assert verification["passed"] is True and verification["thresholds"]["exact"] is False
+    logits = verification["logits"]
+    assert logits["mean_correlation"] >= min_corr and logits["top1_agreement"] >= min_top1
+    assert logits["max_abs_diff"] > 1e-3  # quantized: not the float model
+
+    reader = gguf_reader(tmp_path / "out" / report["artifacts"][0]["path"])
+    types = matrix_types(reader)
+    share = sum(t == GGML_TYPES[matrix_type] for t in types.values()) / len(types)
+    assert share >= 0.5, types  # most matrices; the output matrix and some attn_v/ffn_down get more bits
+    assert 0.95 <= report["weights"]["actual_over_predicted"] <= 1.05, report["weights"]
+
+    # The budget is redone with the KV cache llama.cpp actually allocated, which equals the formula.
+    predicted, actual = report["budget"]["predicted"], report["budget"]["actual"]
+    assert actual["kv_source"] == "runtime" and actual["weights_source"] == "artifact"
+    assert actual["kv_cache_bytes"] == verification["measured"]["kv_cache_bytes"] == predicted["kv_cache_bytes"]
+
+
+@pytest.mark.slow
+def test_wrong_pre_tokenizer_fails_verification(demo_model, tmp_path):
+    # llama-bpe splits digits and contractions differently from the GPT-2 rule the demo tokenizer
+    # was trained with: the file converts, and the tokenizer parity check must catch it.
+    result = run_cli("convert", "--model", str(demo_model), "--runtime", "llamacpp", "--quant", "f16", "--context", CONTEXT,
+                     "--pre-tokenizer", "llama-bpe", "-o", str(tmp_path / "out"))
+    assert result.code == 6, result.stderr
+    assert "tokenizer_parity" in result.stderr_lines[-1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_unrecognised_pre_tokenizer_asks_for_one(demo_model, tmp_path):
+    custom = tmp_path / "custom"
+    shutil.copytree(demo_model, custom)
+    (custom / "sdkgen-demo.json").unlink()  # without it, sdkgen no longer knows how it was trained
+    before = tree_snapshot(tmp_path)
+    result = run_cli("convert", "--model", str(custom), "--runtime", "llamacpp", "--quant", "f16", "--context", CONTEXT,
+                     "-o", str(tmp_path / "out"))
+    assert result.code == 2, result.stderr
+    assert len(result.stderr_lines) == 1 and "pass --pre-tokenizer NAME" in result.stderr
+    assert tree_snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "runtime, name, expected",
+    [("llamacpp", "gpt2", "did you mean gpt-2"), ("litert", "gpt-2", "add --runtime llamacpp")],
+)
+def test_pre_tokenizer_is_checked_before_any_work(demo_model, tmp_path, runtime, name, expected):
+    result = run_cli("convert", "--model", str(demo_model), "--runtime", runtime, "--pre-tokenizer", name,
+                     "-o", str(tmp_path / "out"))
+    assert result.code == 2 and len(result.stderr_lines) == 1 and expected in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_known_pre_tokenizers_come_from_llama_cpp_itself():
+    known = toolchain.known_pre_tokenizers()
+    assert {"gpt-2", "llama-bpe", "qwen2", "deepseek-llm"} <= set(known) and len(known) > 50
+
+
+def test_local_sdist_is_the_pinned_one():
+    digest = hashlib.sha256(toolchain.sdist_path().read_bytes()).hexdigest()
+    assert digest == toolchain.SDIST_SHA256
+    assert toolchain.SDIST_URL.endswith(f"/llama_cpp_python-{toolchain.VERSION}.tar.gz")
+
+
+# --- the generated projects --------------------------------------------------------------
+
+
+def generate(platform: str, model: Path, out: Path, cache: Path, quant: str = "f16"):
+    conversion = ConversionRequest(model=str(model), runtime="llamacpp", quant=quant, context=int(CONTEXT),
+                                   profile="pixel8" if platform == "android" else "iphone15pro",
+                                   cache_dir=cache, verify=False)
+    options = ProjectOptions(app_id=PACKAGE, app_name="Demo Chat", model_url=None)
+    return generate_project(ProjectRequest(platform, conversion, options, out))
+
+
+@pytest.fixture(scope="module")
+def android_project(demo_model, tmp_path_factory, cache_dir):
+    return generate("android", demo_model, tmp_path_factory.mktemp("android-llama") / "DemoChat", cache_dir)
+
+
+@pytest.fixture(scope="module")
+def ios_project(demo_model, tmp_path_factory, cache_dir):
+    return generate("ios", demo_model, tmp_path_factory.mktemp("ios-llama") / "DemoChat", cache_dir)
+
+
+@pytest.fixture(scope="session")
+def stub_classes(tmp_path_factory) -> Path:
+    return tc.build_stubs(tmp_path_factory.mktemp("stubs"))
+
+
+def test_android_project_builds_llama_cpp_from_the_pinned_sdist(android_project):
+    root = android_project.path
+    assert android_project.generation.engine == "llamacpp"
+    cmake = (root / "llm/src/main/cpp/CMakeLists.txt").read_text()
+    assert f"URL {toolchain.SDIST_URL}\n" in cmake and f"URL_HASH SHA256={toolchain.SDIST_SHA256}\n" in cmake
+    gradle = (root / "llm/build.gradle.kts").read_text()
+    assert 'path = file("src/main/cpp/CMakeLists.txt")' in gradle and "arm64-v8a" in gradle
+    assert (root / "llm/src/main/assets/demo-f16.gguf").is_file()
+    for path in [root / "llm/build.gradle.kts", *root.glob("llm/src/main/kotlin/**/LlamaCpp*.kt")]:
+        assert tc.tree_sitter_errors(path, "kotlin") == [], path
+    assert not list(root.rglob("LiteRtLmEngine.kt")) and not list(root.rglob("MediaPipeLlmEngine.kt"))
+
+
+def test_android_project_compiles_and_its_unit_tests_pass(android_project, stub_classes, tmp_path):
+    classes = tc.compile_project(android_project.path, PACKAGE, stub_classes, tmp_path)
+    report = tc.run_junit(tc.unit_test_classes(android_project.path, PACKAGE),
+                          tc.classpath(classes, tc.kotlin_runtime_jars(), tc.junit_jars()))
+    assert "OK (" in report, report
+
+
+def utf8_cases(count: int, seed: int = 0) -> list[bytes]:
+    """Byte strings that mix valid characters of every width with truncated and malformed ones."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = ["a", " ", "é", "€", "😀", "\u0336", "\ud7ff", "\U0010ffff"]
+    cases = [b"", "h€llo 😀".encode(), b"\xe2\x41", b"\xcc\xb6", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"]
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            choice = rng.random()
+            if choice < 0.6:
+                parts.append(rng.choice(alphabet).encode("utf-8"))
+            elif choice < 0.8:
+                whole = rng.choice(alphabet[2:]).encode("utf-8")
+                parts.append(whole[: rng.randint(1, len(whole) - 1)])  # a character cut short
+            else:
+                parts.append(bytes([rng.randint(0x80, 0xFF)]))
+        cases.append(b"".join(parts))
+    return cases
+
+
+def test_bridge_streams_text_exactly_as_the_whole_would_decode(android_project, tmp_path):
+    root = android_project.path
+    driver = tc.build_executable(
+        [REPO / "tests/harness/utf8_chunks.cpp"], tmp_path / "utf8_chunks",
+        [root / "llm/src/main/cpp", *tc.jni_include_dirs(), *toolchain.include_dirs()], toolchain.library_dir(), ["llama"],
+    )
+    cases = utf8_cases(2000)
+    done = subprocess.run([str(driver)], input="".join(c.hex() + "\n" for c in cases), capture_output=True, text=True, check=True)
+    for case, line in zip(cases, done.stdout.splitlines(), strict=True):
+        chunks = [] if line == "-" else [bytes.fromhex(h) for h in line.split()]
+        assert b"".join(chunks) == case
+        streamed = "".join(chunk.decode("utf-8", errors="replace") for chunk in chunks)
+        assert streamed == case.decode("utf-8", errors="replace"), case
+        # Nothing is held back longer than needed: only a valid, unfinished tail waits.
+        for chunk in chunks[:-1]:
+            assert chunk, case
+
+
+@pytest.mark.slow
+def test_jni_bridge_on_the_jvm_generates_what_pytorch_does(android_project, demo_model, stub_classes, tmp_path):
+    """The generated bridge and engine, built here against the wheel's libllama.so, run the GGUF."""
+    import llama_cpp
+
+    root = android_project.path
+    native = tmp_path / "native"
+    native.mkdir()
+    tc.build_shared_library([root / "llm/src/main/cpp/llama_bridge.cpp"], native / "libsdkgen_llama.so",
+                            tc.jni_include_dirs() + toolchain.include_dirs(), toolchain.library_dir(), ["llama"])
+    classes = tc.compile_project(root, PACKAGE, stub_classes, tmp_path / "project")
+    harness = tmp_path / "harness"
+    tc.compile_kotlin([REPO / "tests/harness/LlamaCppHarness.kt"], harness, tc.classpath(classes, tc.kotlin_runtime_jars()))
+
+    reference = TorchReference(demo_model, "fp16-weights")
+    prompts = reference.prompts()
+    chat_message = "Hello"
+    (tmp_path / "prompts.txt").write_text(
+        "".join(base64.b64encode(p.encode("utf-8")).decode() + "\n" for p in prompts), encoding="utf-8"
+    )
+    model_file = root / "llm/src/main/assets/demo-f16.gguf"
+    done = subprocess.run(
+        ["java", f"-Djava.library.path={native}", "-cp", tc.classpath(harness, classes, tc.kotlin_runtime_jars()),
+         "LlamaCppHarnessKt", str(model_file), str(tmp_path / "prompts.txt"), str(GREEDY_STEPS), chat_message],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in ("ids", "flow", "cancelled", "again")]
+
+    llm = open_model(model_file, int(CONTEXT))
+    vocab = llm._model.vocab
+    stop = StopRule(tuple((t,) for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)))
+
+    for prompt, line in zip(prompts, lines[: len(prompts)], strict=True):
+        _, ids, _, generated = line.split(" ")
+        prompt_ids = reference.encode(prompt)
+        assert [int(i) for i in ids.split(",")] == prompt_ids, prompt
+        expected = reference.greedy(prompt_ids, GREEDY_STEPS, stop)
+        assert [int(i) for i in generated.split(",") if i] == expected, prompt
+
+    # generate(): the model's chat format around the message, decoded text streamed as it completes.
+    outputs = {line.split(" ", 1)[0]: line.split(" ")[1:] for line in lines[len(prompts):]}
+    chat_prompt = reference.tokenizer.apply_chat_template(
+        [{"role": "user", "content": chat_message}], tokenize=False, add_generation_prompt=True
+    )
+    # Over a whole context, fp16 rounding flips near-tied argmaxes of this random model, so the
+    # streamed text is held to llama.cpp's Python binding on the same file; ids were held to PyTorch above.
+    # EngineSettings.maxTokens counts prompt and reply together, as MediaPipe's does.
+    chat_ids = reference.encode(chat_prompt)
+    expected_ids = llama_greedy(llm, chat_ids, int(CONTEXT) - len(chat_ids), stop)
+    expected_text = llm.detokenize(expected_ids).decode("utf-8", errors="replace")
+    full = base64.b64decode(outputs["flow"][0]).decode("utf-8")
+    assert full == expected_text and full
+    assert base64.b64decode(outputs["again"][0]).decode("utf-8") == full
+    count, first = int(outputs["cancelled"][0]), base64.b64decode(outputs["cancelled"][1]).decode("utf-8")
+    assert count == 2 and full.startswith(first)
+
+
+def test_ios_project_builds_llama_cpp_from_the_pinned_sdist(ios_project, tmp_path):
+    root = ios_project.path
+    assert ios_project.generation.engine == "llamacpp"
+    package = (root / "Package.swift").read_text()
+    assert 'path: "Frameworks/llama.xcframework"' in package
+    script = root / "scripts/build-llama-xcframework.sh"
+    text = script.read_text()
+    assert toolchain.SDIST_URL in text and toolchain.SDIST_SHA256 in text
+    assert script.stat().st_mode & 0o111, "the build script must be executable"
+    checked = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+    swift = sorted(root.rglob("*.swift"))
+    assert any(p.name == "LlamaCppEngine.swift" for p in swift)
+    assert [problem for path in swift for problem in tc.tree_sitter_errors(path, "swift")] == []
+    assert (root / "Tests/LLMKitTests/Resources/demo-f16.gguf").is_file()
+    workflow = (root / ".github/workflows/ios.yml").read_text()
+    assert "scripts/build-llama-xcframework.sh" in workflow
+    assert "Frameworks/" in (root / ".gitignore").read_text()
