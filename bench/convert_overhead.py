@@ -53,7 +53,23 @@ def raw_litert(model: Path, quant: str, context: int, workdir: Path) -> float:
     return timed([sys.executable, "-c", script, json.dumps(arguments)])
 
 
-RAW = {"litert": raw_litert}
+def raw_llamacpp(model: Path, quant: str, context: int, workdir: Path) -> float:
+    """llama.cpp's converter (and llama_model_quantize for q4) alone, in a fresh interpreter.
+
+    This is sdkgen's conversion child run by hand: convert_hf_to_gguf.main() with the demo's
+    pre-tokenizer named, then the quantizer; none of sdkgen's inspection, hashing or caching.
+    """
+    from sdk_gen.runtimes.llamacpp.toolchain import llama_cpp_dir
+
+    request = {
+        "llama_dir": str(llama_cpp_dir()), "model": str(model), "out": str(workdir / f"raw-{quant}.gguf"),
+        "quant": quant, "pre_tokenizer": "gpt-2", "threads": 2,
+    }
+    return timed([sys.executable, "-m", "sdk_gen.runtimes.llamacpp.convert", json.dumps(request)])
+
+
+RAW = {"litert": raw_litert, "llamacpp": raw_llamacpp}
+DEFAULT_QUANTS = {"litert": ["f32", "f16", "int8", "int4"], "llamacpp": ["f16", "q8_0", "q4_k_m", "q4_0"]}
 
 
 def sdkgen_convert(model: Path, runtime: str, quant: str, context: int, out: Path, cache: Path) -> tuple[float, dict]:
@@ -76,7 +92,7 @@ def main() -> None:
     parser.add_argument("--size", default="tiny", choices=["tiny", "small", "medium"])
     parser.add_argument("--context", type=int, default=256)
     args = parser.parse_args()
-    quants = args.quant or {"litert": ["f32", "f16", "int8", "int4"]}[args.runtime]
+    quants = args.quant or DEFAULT_QUANTS[args.runtime]
 
     with tempfile.TemporaryDirectory(prefix="sdkgen-bench-") as scratch:
         scratch_dir = Path(scratch)

@@ -114,6 +114,6 @@ class ArtifactCache:
         except BaseException:
             shutil.rmtree(entry_staging, ignore_errors=True)
             raise
-        self.hasher.digest(entry_dir / artifact.name)
+        self.hasher.remember(entry_dir / artifact.name, meta["sha256"])  # rename kept the bytes: no second read
         self.hasher.save()
         return CachedArtifact(key, entry_dir / artifact.name, meta["bytes"], meta["sha256"], inputs)

@@ -42,6 +42,9 @@ def chat_format_of(tokenizer) -> ChatFormat:
 
 
 def chat_format_for_model(model_dir: Path) -> ChatFormat:
+    from sdk_gen.quiet import quiet_ml_libraries
+
+    quiet_ml_libraries()
     from transformers import AutoTokenizer
 
     try:

@@ -3,6 +3,9 @@
     request -> job (runtime, format, quant, context) -> cache lookup
             -> [merge adapter] -> runtime.convert -> cache store
             -> runtime.verify -> ConversionResult (what the report and the templates need)
+
+The lookup needs the model's SHA-256. For files hashed before it is free (hashing.py remembers
+digests by file stats); for a new model the hashing runs beside the conversion (BackgroundLookup).
 """
 
 from __future__ import annotations
@@ -10,16 +13,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from sdk_gen import __version__
 from sdk_gen.adapters import AdapterInfo, base_model_for, merge_adapter, read_adapter
 from sdk_gen.budget import MemoryBudget
 from sdk_gen.cache import ArtifactCache, CachedArtifact, cache_key
 from sdk_gen.errors import BadInput, ConversionFailed, ToolMissing, VerificationFailed
-from sdk_gen.hashing import folder_digest
+from sdk_gen.hashing import folder_digest, folder_remembered
 from sdk_gen.model import ModelSpec, inspect_model
 from sdk_gen.output import atomic_output_dir
 from sdk_gen.planner import PlanRequest, PlanResult, check_context, make_plan
@@ -27,6 +32,7 @@ from sdk_gen.profiles import load_profile
 from sdk_gen.progress import Progress
 from sdk_gen.runtimes import check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import QuantFormat, Runtime
+from sdk_gen.subprocess_log import Superseded
 from sdk_gen.verify import VerificationResult
 
 # Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
@@ -211,14 +217,18 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
     return job, adapter, plan
 
 
-def convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
-    """Run the convert stage; the artifact lands in the cache (see ConversionResult.artifact)."""
-    progress = progress or Progress(quiet=True)
-    timings: dict[str, float] = {}
-    job, adapter, plan = prepare_job(request)
-    cache = ArtifactCache(request.cache_dir)
+@dataclass(frozen=True)
+class CacheIdentity:
+    """What a conversion is cached under."""
+
+    key: str
+    inputs: dict
+    model_digest: str
+
+
+def identify(job: ConversionJob, adapter: AdapterInfo | None, cache: ArtifactCache, toolchain: dict) -> CacheIdentity:
+    """Hash everything that decides the artifact's bytes (reads files sdkgen has not hashed before)."""
     model_digest = folder_digest(job.spec.path, cache.hasher)
-    toolchain = job.runtime.toolchain_versions()
     inputs = {
         "converter_revision": CONVERTER_REVISION,
         "runtime": job.runtime.key,
@@ -232,12 +242,65 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
         "toolchain": toolchain,
         "options": job.runtime.cache_options(job),
     }
-    key = cache_key(inputs)
-    cache.hasher.save()
+    return CacheIdentity(cache_key(inputs), inputs, model_digest)
 
-    start = time.perf_counter()
-    entry = cache.lookup(key)
-    timings["cache_lookup"] = time.perf_counter() - start
+
+class BackgroundLookup(threading.Thread):
+    """Hashes the inputs and looks the cache up while the conversion already runs.
+
+    Reading a checkpoint sdkgen has not seen costs about a second per 1.5 GB, a few percent of a
+    conversion; done beside it, it costs nothing. If the finished lookup finds the artifact
+    cached after all (the same model in a new folder), ``found`` stops the converter.
+    """
+
+    def __init__(self, work: Callable[[], CacheIdentity], cache: ArtifactCache):
+        super().__init__(name="sdkgen-hash", daemon=True)
+        self._work = work
+        self._cache = cache
+        self.found = threading.Event()
+        self.identity: CacheIdentity | None = None
+        self.entry: CachedArtifact | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.identity = self._work()
+            self.entry = self._cache.lookup(self.identity.key)
+            if self.entry is not None:
+                self.found.set()
+        except BaseException as error:  # re-raised by result() in the main thread
+            self.error = error
+
+    def result(self) -> tuple[CacheIdentity, CachedArtifact | None]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.identity is not None
+        return self.identity, self.entry
+
+
+def convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
+    """Run the convert stage; the artifact lands in the cache (see ConversionResult.artifact)."""
+    progress = progress or Progress(quiet=True)
+    timings: dict[str, float] = {}
+    job, adapter, plan = prepare_job(request)
+    cache = ArtifactCache(request.cache_dir)
+    toolchain = job.runtime.toolchain_versions()
+    seen_before = folder_remembered(job.spec.path, cache.hasher) and (
+        adapter is None or folder_remembered(adapter.path, cache.hasher)
+    )
+
+    background: BackgroundLookup | None = None
+    identity: CacheIdentity | None = None
+    entry: CachedArtifact | None = None
+    if seen_before:
+        start = time.perf_counter()
+        identity = identify(job, adapter, cache, toolchain)
+        entry = cache.lookup(identity.key)
+        timings["cache_lookup"] = time.perf_counter() - start
+    else:
+        background = BackgroundLookup(lambda: identify(job, adapter, cache, toolchain), cache)
+        background.start()
     cache_hit = entry is not None
     workdir = cache.staging_dir()
     try:
@@ -248,15 +311,26 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
             log_path = workdir / "converter.log"
             title = f"converting with {job.runtime.display_name}: {job.quant.name}, context {job.context}, .{job.artifact_format}"
             start = time.perf_counter()
+            artifact: Path | None = None
             with progress.stage(title):
                 try:
-                    artifact = job.runtime.convert(job, workdir, log_path)
+                    artifact = job.runtime.convert(job, workdir, log_path, stop=background.found if background else None)
+                except Superseded:
+                    pass  # the background lookup found the artifact cached: use that
                 except ConversionFailed as failure:
                     raise ConversionFailed(f"{failure.message} ({cache.keep_log(log_path, job.runtime.key)})") from None
             timings["convert"] = time.perf_counter() - start
-            entry = cache.store(key, artifact, inputs)
+            if background is not None:
+                start = time.perf_counter()
+                identity, entry = background.result()
+                timings["cache_lookup"] = time.perf_counter() - start
+                cache_hit = entry is not None
+            if entry is None:
+                assert artifact is not None and identity is not None
+                entry = cache.store(identity.key, artifact, identity.inputs)
         else:
             progress.note(f"reusing cached artifact {entry.path}")
+        cache.hasher.save()
 
         verification = None
         if request.verify:
@@ -267,6 +341,7 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    assert identity is not None
     result = ConversionResult(
         job=job,
         artifact=entry,
@@ -276,7 +351,7 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
         plan=plan,
         verification=verification,
         toolchain=toolchain,
-        model_digest=model_digest,
+        model_digest=identity.model_digest,
         timings=timings,
     )
     if verification is not None and not verification.passed:

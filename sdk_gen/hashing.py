@@ -36,17 +36,32 @@ class FileHasher:
             except (OSError, ValueError):
                 self._memo = {}  # a damaged memo only costs re-hashing
 
-    def digest(self, path: Path) -> str:
+    @staticmethod
+    def _stamp(path: Path) -> tuple[str, list[int]]:
         stat = path.stat()
-        key = str(path.resolve())
-        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        return str(path.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+    def remembered(self, path: Path) -> str | None:
+        """The digest on record for ``path`` as it is now, without reading it; None if unknown."""
+        key, stamp = self._stamp(path)
         remembered = self._memo.get(key)
         if remembered and remembered.get("stamp") == stamp:
             return remembered["sha256"]
+        return None
+
+    def digest(self, path: Path) -> str:
+        known = self.remembered(path)
+        if known is not None:
+            return known
         value = sha256_file(path)
+        self.remember(path, value)
+        return value
+
+    def remember(self, path: Path, value: str) -> None:
+        """Record a digest computed elsewhere (e.g. while the file was written)."""
+        key, stamp = self._stamp(path)
         self._memo[key] = {"stamp": stamp, "sha256": value}
         self._dirty = True
-        return value
 
     def save(self) -> None:
         if not (self.memo_path and self._dirty):
@@ -76,9 +91,18 @@ _MODEL_FILE_PATTERNS = (
 )
 
 
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted({p for pattern in _MODEL_FILE_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+
+
+def folder_remembered(folder: Path, hasher: FileHasher) -> bool:
+    """Whether every file folder_digest reads has a digest on record (so hashing it is free)."""
+    return all(hasher.remembered(path) is not None for path in _folder_files(folder))
+
+
 def folder_digest(folder: Path, hasher: FileHasher) -> str:
     """One digest over the files of a model (or adapter) folder that converters read."""
-    files = sorted({p for pattern in _MODEL_FILE_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    files = _folder_files(folder)
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())

@@ -12,14 +12,27 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|FAILED|Traceback|not supported|Unsupported)", re.IGNORECASE)
 _NOISE = re.compile(r"^\s*(File \"|\^|~|During handling|The above exception)")
 
 
-def run_python_module(module: str, args: list[str], log_path: Path, env: dict | None = None) -> int:
-    """Run ``python -m module args...``; return its exit code. Output goes to ``log_path``."""
+class Superseded(Exception):
+    """The child was stopped because its result was no longer needed (see run_python_module)."""
+
+
+_POLL_SECONDS = 0.1
+
+
+def run_python_module(
+    module: str, args: list[str], log_path: Path, env: dict | None = None, stop: threading.Event | None = None
+) -> int:
+    """Run ``python -m module args...``; return its exit code. Output goes to ``log_path``.
+
+    When ``stop`` is set while the child runs, the child is terminated and Superseded raised.
+    """
     child_env = dict(os.environ)
     child_env.update(env or {})
     child_env.setdefault("PYTHONUNBUFFERED", "1")
@@ -33,7 +46,15 @@ def run_python_module(module: str, args: list[str], log_path: Path, env: dict | 
             start_new_session=True,  # we forward interrupts ourselves, then clean up
         )
         try:
-            return child.wait()
+            if stop is None:
+                return child.wait()
+            while True:
+                try:
+                    return child.wait(timeout=_POLL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    if stop.is_set():
+                        _stop(child)
+                        raise Superseded(module) from None
         except BaseException:
             _stop(child)
             raise

@@ -88,22 +88,26 @@ def test_adapter_folder_problems(tmp_path, lora_adapter):
 
 
 @pytest.mark.slow
-def test_convert_with_adapter_verifies_against_the_merged_model(demo_model, lora_adapter, tmp_path, monkeypatch):
+@pytest.mark.parametrize("runtime, quant, suffix", [("litert", "f32", "litertlm"), ("llamacpp", "f16", "gguf")])
+def test_convert_with_adapter_verifies_against_the_merged_model(demo_model, lora_adapter, tmp_path, monkeypatch,
+                                                                runtime, quant, suffix):
+    # Every runtime takes the merged checkpoint (llama.cpp too: merging first keeps one code path
+    # and lets the apps load a single GGUF instead of base + LoRA).
     from sdk_gen.conversion import ConversionRequest, prepare_job
     from sdk_gen.runtimes import get_runtime
 
     monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
-    result = run_cli("convert", "--adapter", str(lora_adapter), "--runtime", "litert", "--quant", "f32", "--context", "256",
+    result = run_cli("convert", "--adapter", str(lora_adapter), "--runtime", runtime, "--quant", quant, "--context", "256",
                      "-o", str(tmp_path / "out"), "--json")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["adapter"]["merged"] is True and report["adapter"]["base_model"] == str(demo_model)
-    assert report["artifacts"][0]["path"] == "tiny-lora-f32.litertlm"
+    assert report["artifacts"][0]["path"] == f"tiny-lora-{quant}.{suffix}"
     assert report["verification"]["passed"] is True
     assert report["verification"]["matched"] == report["verification"]["steps"]
 
     # The adapter is really inside: the same artifact does not reproduce the base model.
     artifact = tmp_path / "out" / report["artifacts"][0]["path"]
-    base_job, _, _ = prepare_job(ConversionRequest(model=str(demo_model), runtime="litert", quant="f32", context=256))
-    against_base = get_runtime("litert").verify(base_job, artifact)
+    base_job, _, _ = prepare_job(ConversionRequest(model=str(demo_model), runtime=runtime, quant=quant, context=256))
+    against_base = get_runtime(runtime).verify(base_job, artifact)
     assert against_base.passed is False

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,35 @@ def test_pre_tokenizer_is_checked_before_any_work(demo_model, tmp_path, runtime,
     assert not (tmp_path / "out").exists()
 
 
+def test_cache_key_is_the_content_wherever_the_model_lives(demo_model, tmp_path, cache_dir):
+    """A model sdkgen has not hashed is hashed beside the conversion; the key is its content."""
+    from safetensors.torch import load_file, save_file
+
+    from sdk_gen.cache import ArtifactCache
+    from sdk_gen.hashing import folder_remembered
+
+    first = _convert_json(demo_model, tmp_path / "first", "--quant", "q8_0", "--no-verify")
+    assert folder_remembered(demo_model, ArtifactCache(cache_dir).hasher)
+
+    moved = tmp_path / "moved"
+    shutil.copytree(demo_model, moved)  # new paths and inodes: nothing on record
+    assert not folder_remembered(moved, ArtifactCache(cache_dir).hasher)
+    again = _convert_json(moved, tmp_path / "again", "--quant", "q8_0", "--no-verify")
+    assert again["cache"]["hit"] is True and again["cache"]["key"] == first["cache"]["key"]
+    assert again["artifacts"][0]["sha256"] == first["artifacts"][0]["sha256"]
+
+    changed = tmp_path / "changed"
+    shutil.copytree(demo_model, changed)
+    weights = load_file(changed / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 1.0
+    save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
+    other = _convert_json(changed, tmp_path / "other", "--quant", "q8_0", "--no-verify")
+    assert other["cache"]["hit"] is False and other["cache"]["key"] != first["cache"]["key"]
+    assert other["model"]["digest"] != first["model"]["digest"]
+    assert other["artifacts"][0]["sha256"] != first["artifacts"][0]["sha256"]
+
+
 def test_known_pre_tokenizers_come_from_llama_cpp_itself():
     known = toolchain.known_pre_tokenizers()
     assert {"gpt-2", "llama-bpe", "qwen2", "deepseek-llm"} <= set(known) and len(known) > 50
@@ -158,6 +188,9 @@ def test_local_sdist_is_the_pinned_one():
     digest = hashlib.sha256(toolchain.sdist_path().read_bytes()).hexdigest()
     assert digest == toolchain.SDIST_SHA256
     assert toolchain.SDIST_URL.endswith(f"/llama_cpp_python-{toolchain.VERSION}.tar.gz")
+    # The converter, the host runtime and the apps' llama.cpp are one version.
+    assert version("llama-cpp-python") == toolchain.VERSION
+    assert f'"llama-cpp-python=={toolchain.VERSION}"' in (REPO / "pyproject.toml").read_text()
 
 
 # --- the generated projects --------------------------------------------------------------

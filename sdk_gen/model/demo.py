@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdk_gen.output import atomic_output_dir
+from sdk_gen.quiet import quiet_ml_libraries
 
 END_OF_TEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -98,6 +99,7 @@ def _train_tokenizer():
 
 
 def _save_tokenizer(tokenizer, folder: Path) -> None:
+    quiet_ml_libraries()
     from transformers import PreTrainedTokenizerFast
 
     fast = PreTrainedTokenizerFast(
@@ -114,6 +116,7 @@ def _save_tokenizer(tokenizer, folder: Path) -> None:
 
 
 def _save_model(folder: Path, preset: DemoSize, vocab_size: int, seed: int) -> None:
+    quiet_ml_libraries()
     import torch
     from transformers import GenerationConfig, PhiConfig, PhiForCausalLM
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+import threading
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -163,8 +164,11 @@ class Runtime(abc.ABC):
         """Options beyond the job's own fields that change the artifact's bytes."""
         return {}
 
-    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path) -> Path:
-        """Convert ``job.model_dir`` into one artifact file inside ``workdir`` and return its path."""
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
+        """Convert ``job.model_dir`` into one artifact file inside ``workdir`` and return its path.
+
+        A converter child is stopped (subprocess_log.Superseded) once ``stop`` is set.
+        """
         raise ToolMissing(f"{self.display_name} has no converter in sdkgen {self._sdkgen_version()}")
 
     def verify(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,7 +129,7 @@ class LiteRtRuntime(Runtime):
             "lightweight": use_lightweight_export(job.spec.num_params),
         }
 
-    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path) -> Path:
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
         import json
 
         from sdk_gen.runtimes.litert.export import export_arguments, recipe_argument, use_lightweight_export
@@ -146,7 +147,7 @@ class LiteRtRuntime(Runtime):
         task = None
         if job.artifact_format == "task":
             task = {"model_dir": str(job.model_dir), "workdir": str(workdir), "out": str(workdir / job.artifact_name)}
-        code = run_python_module("sdk_gen.runtimes.litert.export", [json.dumps({"export": arguments, "task": task})], log_path)
+        code = run_python_module("sdk_gen.runtimes.litert.export", [json.dumps({"export": arguments, "task": task})], log_path, stop=stop)
         refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
         if refusal:
             raise BadInput(refusal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,7 +183,7 @@ class LlamaCppRuntime(Runtime):
 
         return {"sdist": SDIST_SHA256, "pre_tokenizer": self.pre_tokenizer(job)}
 
-    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path) -> Path:
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
         from sdk_gen.runtimes.llamacpp.toolchain import llama_cpp_dir
         from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
 
@@ -195,7 +196,7 @@ class LlamaCppRuntime(Runtime):
             "pre_tokenizer": self.pre_tokenizer(job),
             "threads": 2,
         }
-        code = run_python_module("sdk_gen.runtimes.llamacpp.convert", [json.dumps(request)], log_path)
+        code = run_python_module("sdk_gen.runtimes.llamacpp.convert", [json.dumps(request)], log_path, stop=stop)
         refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
         if refusal:
             raise BadInput(refusal)
