@@ -39,6 +39,7 @@ class MemoryBudget:
     bits_per_param: float
     kv_bytes_per_element: float
     kv_source: str = "predicted"  # or "runtime": the size the runtime reported allocating
+    working_source: str = "predicted"  # or who measured it (e.g. MLC's compiler)
 
     @property
     def total_bytes(self) -> int:
@@ -56,16 +57,22 @@ class MemoryBudget:
     def fits(self) -> bool:
         return self.total_bytes + self.margin_bytes <= self.budget_bytes
 
-    def with_artifact_size(self, artifact_bytes: int) -> "MemoryBudget":
-        """The same budget with the converted file's real size in place of the prediction."""
+    def with_artifact_size(self, artifact_bytes: int, source: str = "artifact") -> "MemoryBudget":
+        """The same budget with the converted weights' real size in place of the prediction."""
         values = asdict(self)
-        values.update(weights_bytes=artifact_bytes, weights_source="artifact")
+        values.update(weights_bytes=artifact_bytes, weights_source=source)
         return MemoryBudget(**values)
 
     def with_runtime_kv(self, kv_cache_bytes: int) -> "MemoryBudget":
         """The same budget with the KV cache size the runtime itself allocated for this context."""
         values = asdict(self)
         values.update(kv_cache_bytes=kv_cache_bytes, kv_source="runtime")
+        return MemoryBudget(**values)
+
+    def with_runtime_working(self, working_bytes: int, source: str) -> "MemoryBudget":
+        """The same budget with the runtime's own figure for its transient buffers."""
+        values = asdict(self)
+        values.update(working_bytes=working_bytes, working_source=source)
         return MemoryBudget(**values)
 
     def to_json(self) -> dict:

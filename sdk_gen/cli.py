@@ -78,6 +78,20 @@ def profiles_command(as_json: bool) -> None:
         print_tables([profiles_table(profiles)])
 
 
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def doctor_command(as_json: bool) -> None:
+    """Which runtimes can convert here, their versions, and what MLC's Android/iOS builds need."""
+    from sdk_gen.doctor import diagnose
+    from sdk_gen.report import doctor_tables, print_json, print_tables
+
+    diagnosis = diagnose()
+    if as_json:
+        print_json(diagnosis.to_json())
+    else:
+        print_tables(doctor_tables(diagnosis))
+
+
 @cli.command("plan")
 @_plan_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")

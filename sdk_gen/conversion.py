@@ -71,12 +71,13 @@ class ConversionJob:
     threads: int
     pre_tokenizer: str | None = None
     name: str = ""  # what the artifact is named after: the adapter's folder, else the model's
+    platform: str | None = None  # the phone OS the artifact is for, when known (profile or command)
 
     @property
     def artifact_name(self) -> str:
         source = self.name or self.spec.path.name
         stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source).strip("-.") or "model"
-        return f"{stem}-{self.quant.name}.{self.artifact_format}"
+        return f"{stem}-{self.quant.name}.{self.runtime.file_suffix(self.artifact_format)}"
 
 
 @dataclass
@@ -91,15 +92,25 @@ class ConversionResult:
     toolchain: dict[str, str]
     model_digest: str
     timings: dict[str, float] = field(default_factory=dict)
+    # Memory figures the runtime's own tools reported for the artifact (Runtime.artifact_figures).
+    runtime_figures: dict = field(default_factory=dict)
 
     @property
     def actual_budget(self) -> MemoryBudget | None:
-        """The plan's budget with the artifact's real size and, when the runtime reported it, its KV cache."""
+        """The plan's budget with the artifact's real size and whatever the runtime itself measured."""
         if self.plan is None:
             return None
-        budget = self.plan.budget.with_artifact_size(self.artifact.bytes)
+        figures = dict(self.runtime_figures)
+        if "weights_bytes" in figures:
+            budget = self.plan.budget.with_artifact_size(figures["weights_bytes"], figures.get("source", "runtime"))
+        else:
+            budget = self.plan.budget.with_artifact_size(self.artifact.bytes)
         measured_kv = self.verification.measured.get("kv_cache_bytes") if self.verification else None
-        return budget.with_runtime_kv(measured_kv) if measured_kv else budget
+        if measured_kv or figures.get("kv_cache_bytes"):
+            budget = budget.with_runtime_kv(measured_kv or figures["kv_cache_bytes"])
+        if figures.get("working_bytes"):
+            budget = budget.with_runtime_working(figures["working_bytes"], figures.get("source", "runtime"))
+        return budget
 
     def report(self) -> dict:
         spec = self.job.spec
@@ -132,6 +143,7 @@ class ConversionResult:
             "plan": None,
             "budget": None,
             "verification": self.verification.to_json() if self.verification else None,
+            "runtime_figures": self.runtime_figures,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
         if self.plan is not None:
@@ -198,7 +210,13 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
             f"--pre-tokenizer names llama.cpp's split rule; {runtime.display_name} reads the tokenizer files as they are: "
             "drop it, or add --runtime llamacpp"
         )
-    artifact_format = request.artifact_format or runtime.formats[0]
+    platform = plan.profile.platform if plan else request.platform
+    artifact_format = request.artifact_format or runtime.default_format(platform)
+    if artifact_format is None:
+        raise BadInput(
+            f"{runtime.display_name} builds for one phone OS at a time: pass --profile (an Android or iOS device) "
+            f"or --format {' or '.join(runtime.formats)}"
+        )
     if artifact_format not in runtime.formats:
         raise BadInput(f"{runtime.display_name} writes {' or '.join(runtime.formats)}, not --format {artifact_format}")
     job = ConversionJob(
@@ -212,6 +230,7 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
         threads=threads,
         pre_tokenizer=request.pre_tokenizer,
         name=adapter.path.name if adapter else spec.path.name,
+        platform=platform,
     )
     runtime.check_job(job)
     return job, adapter, plan
@@ -333,7 +352,10 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
         cache.hasher.save()
 
         verification = None
-        if request.verify:
+        figures = job.runtime.artifact_figures(job, entry.path)
+        if request.verify and job.runtime.host_verification_gap:
+            progress.note(f"not verified on this machine: {job.runtime.host_verification_gap}")
+        elif request.verify:
             start = time.perf_counter()
             with progress.stage(f"verifying on the host against PyTorch ({job.quant.check.reference} weights)"):
                 verification = job.runtime.verify(job, entry.path)
@@ -353,6 +375,7 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
         toolchain=toolchain,
         model_digest=identity.model_digest,
         timings=timings,
+        runtime_figures=figures,
     )
     if verification is not None and not verification.passed:
         raise VerificationFailed(

@@ -57,11 +57,13 @@ class ProjectResult:
 
 
 def template_version(template_dir: Path) -> str:
-    """A digest of the template tree, recorded in sdkgen.toml so regeneration can tell what changed."""
+    """A digest of the template tree (and the shared pieces it includes), recorded in sdkgen.toml
+    so regeneration can tell what changed."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in template_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(template_dir).as_posix().encode())
-        digest.update(path.read_bytes())
+    for root in (template_dir, template_dir.parent / "shared"):
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -73,7 +75,7 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
         raise BadInput(f"`sdkgen {platform.key}` needs --profile (see `sdkgen profiles`)")
 
     # Everything cheap first, so a bad option never costs a conversion.
-    job, _, plan = prepare_job(conversion_request)
+    job, _, _ = prepare_job(conversion_request)
     options = platform.validate(request.options, job.name or job.spec.path.name)
     engine = job.runtime.engine_for(platform.key, job.artifact_format)
     if engine is None:
@@ -81,6 +83,20 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
     output = check_output_target(request.output, request.force)
 
     result = convert(conversion_request, progress)
+    return render_project(platform.key, result, options, output, request.force, progress)
+
+
+def render_project(
+    platform_key: str, result: ConversionResult, options: ProjectOptions, output: Path, force: bool = False,
+    progress: Progress | None = None,
+) -> ProjectResult:
+    """Render the platform's project around a finished conversion (the plan must be in it)."""
+    progress = progress or Progress(quiet=True)
+    platform = get_platform(platform_key)
+    job, plan = result.job, result.plan
+    engine = job.runtime.engine_for(platform.key, job.artifact_format)
+    if engine is None or plan is None:
+        raise BadInput(f"{job.runtime.display_name} .{job.artifact_format} files have no {platform.display_name} wrapper")
     budget = result.actual_budget
     if not budget.fits:
         raise DoesNotFit(
@@ -101,7 +117,7 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
         template_version=template_version(template_dir),
     )
     with progress.stage(f"rendering the {platform.display_name} project"):
-        with atomic_output_dir(output, request.force) as staging:
+        with atomic_output_dir(output, force) as staging:
             written = render_tree(template_dir, staging, platform.context(generation), platform.path_vars(generation))
             model_paths = [staging / relative for relative in platform.model_destinations(generation)]
             for model_path in model_paths:

@@ -157,8 +157,12 @@ FILTERS = {
 
 
 def _environment(template_dir: Path) -> jinja2.Environment:
+    # Pieces both platforms render (`{% include "shared/..." %}`) live beside the platform trees.
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
+        loader=jinja2.ChoiceLoader([
+            jinja2.FileSystemLoader(str(template_dir)),
+            jinja2.PrefixLoader({"shared": jinja2.FileSystemLoader(str(template_dir.parent / "shared"))}),
+        ]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -94,11 +94,10 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
     table.add_column("bytes", justify="right")
     table.add_column("", justify="right")
     table.add_column("how")
-    weights_how = (
-        f"{spec.num_params:,} params x {budget.bits_per_param} bits (scales included)"
-        if budget.weights_source == "predicted"
-        else "size of the converted artifact"
-    )
+    weights_how = {
+        "predicted": f"{spec.num_params:,} params x {budget.bits_per_param} bits (scales included)",
+        "artifact": "size of the converted artifact",
+    }.get(budget.weights_source, f"parameters as {budget.weights_source} reported them")
     table.add_row("weights", f"{budget.weights_bytes:,}", human_bytes(budget.weights_bytes), weights_how)
     kv_how = (
         "as the runtime reported allocating it"
@@ -106,7 +105,12 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
         else f"{spec.num_layers} layers x 2 x {spec.num_kv_heads} KV heads x {spec.head_dim} x context x {budget.kv_bytes_per_element:g} B"
     )
     table.add_row("KV cache", f"{budget.kv_cache_bytes:,}", human_bytes(budget.kv_cache_bytes), kv_how)
-    table.add_row("working memory", f"{budget.working_bytes:,}", human_bytes(budget.working_bytes), "prefill activations, attention scores, logits")
+    working_how = (
+        "prefill activations, attention scores, logits"
+        if budget.working_source == "predicted"
+        else f"largest temporary buffer, as {budget.working_source} planned it"
+    )
+    table.add_row("working memory", f"{budget.working_bytes:,}", human_bytes(budget.working_bytes), working_how)
     table.add_row("runtime overhead", f"{budget.overhead_bytes:,}", human_bytes(budget.overhead_bytes), overhead_note)
     table.add_row("total", f"{budget.total_bytes:,}", human_bytes(budget.total_bytes), "", style="bold")
     source = "with increased-memory-limit" if budget.budget_source == "app_memory_entitled" else "one app's share"
@@ -180,3 +184,21 @@ def print_tables(tables: Iterable[Table], console: Console | None = None) -> Non
     console = console or Console()
     for table in tables:
         console.print(table)
+
+
+def doctor_tables(diagnosis) -> list[Table]:
+    runtimes = Table(title="Runtimes on this machine", title_justify="left")
+    for column in ("runtime", "status", "versions"):
+        runtimes.add_column(column)
+    for status in diagnosis.runtimes:
+        state = "[green]ready[/green]" if status.ready else f"[red]missing[/red]: {status.missing}"
+        versions = ", ".join(f"{k} {v}" for k, v in status.versions.items())
+        runtimes.add_row(f"{status.key} ({status.name})", state, versions)
+    mlc = diagnosis.mlc
+    builds = Table(title="MLC LLM phone builds (`mlc_llm package` in the generated projects)", title_justify="left")
+    for column in ("for", "needs", "found", "how"):
+        builds.add_column(column)
+    for requirement in mlc.requirements:
+        found = f"[green]{requirement.found}[/green]" if requirement.ok else "[red]missing[/red]"
+        builds.add_row(requirement.platform, requirement.name, found, "" if requirement.ok else requirement.how)
+    return [runtimes, builds]

@@ -9,6 +9,7 @@ from typing import Any
 
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context, slug
+from sdk_gen.platforms.mlc_support import mlc_context
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,17 @@ ENGINES = {
         "abis": ("arm64-v8a", "x86_64"),
         "abi_note": "the JNI bridge and llama.cpp are built from source by CMake for arm64-v8a and x86_64.",
     },
+    "mlc": {
+        "class": "MlcEngine",
+        "min_sdk": 26,  # MLC's MLCChat app
+        "abis": ("arm64-v8a",),
+        "abi_note": "mlc4j's prepare_libs.py builds MLC's runtime for arm64-v8a (aarch64-linux-android) only.",
+    },
 }
+
+# mlc4j's build.gradle (copied in by `mlc_llm package`) configures Kotlin with `kotlinOptions {}`,
+# which Kotlin 2.2 made an error; MLC projects stay on the last Kotlin that accepts it.
+MLC_KOTLIN = "2.1.21"
 
 _KEYWORDS = frozenset(
     """
@@ -141,11 +152,16 @@ class AndroidPlatform(Platform):
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
         from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
 
-        host_package = {"litertlm": "litert-lm-api", "mediapipe": "mediapipe", "llamacpp": "llama-cpp-python"}[generation.engine]
+        host_package = {
+            "litertlm": "litert-lm-api", "mediapipe": "mediapipe", "llamacpp": "llama-cpp-python", "mlc": "mlc_llm",
+        }[generation.engine]
+        if generation.engine == "mlc":
+            context["mlc"] = mlc_context(generation, self.model_destinations(generation)[0])
         android_version = {
             "litertlm": self.versions.litertlm,
             "mediapipe": self.versions.mediapipe_genai,
             "llamacpp": f"llama.cpp from llama-cpp-python {llama_toolchain.VERSION}",
+            "mlc": f"mlc4j built from mlc-llm {context.get('mlc', {}).get('source_ref') or 'source'}",
         }[generation.engine]
         context.update(
             package=generation.options.app_id,
@@ -158,6 +174,7 @@ class AndroidPlatform(Platform):
             sdk={"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},
             versions={
                 **self.versions.__dict__,
+                **({"kotlin": MLC_KOTLIN} if generation.engine == "mlc" else {}),
                 "runtime_host": result.toolchain.get(host_package, ""),
                 "runtime_android": android_version,
             },

@@ -96,12 +96,13 @@ def verification_summary(result) -> dict[str, str]:
     """How the artifact was checked on the host, in one sentence for generated READMEs."""
     verification = result.verification
     if verification is None:
-        return {"runtime": "no host run", "summary": "verification was skipped (--no-verify)"}
+        gap = result.job.runtime.host_verification_gap
+        return {"ran": False, "runtime": "", "summary": gap or "verification was skipped (--no-verify)"}
     summary = f"{verification.matched}/{verification.steps} greedy tokens matched over {len(verification.prompts)} prompts"
     if verification.logits:
         figures = verification.logits
         summary += f", logit correlation {figures.mean_correlation:.5f}, top-1 agreement {figures.top1_agreement:.3f}"
-    return {"runtime": verification.runtime, "summary": summary}
+    return {"ran": True, "runtime": verification.runtime, "summary": summary}
 
 
 def common_context(generation: Generation) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context
+from sdk_gen.platforms.mlc_support import mlc_context
 
 GIB = 1024**3
 
@@ -24,8 +25,10 @@ class IosVersions:
 
 
 # The oldest iOS each runtime's Apple package supports.
-ENGINE_MIN_IOS = {"litertlm": (15, 0), "mediapipe": (15, 0), "llamacpp": (15, 0)}
-ENGINE_DISPLAY = {"litertlm": "LiteRT-LM", "mediapipe": "MediaPipe LLM Inference", "llamacpp": "llama.cpp"}
+ENGINE_MIN_IOS = {"litertlm": (15, 0), "mediapipe": (15, 0), "llamacpp": (15, 0), "mlc": (15, 0)}
+ENGINE_DISPLAY = {
+    "litertlm": "LiteRT-LM", "mediapipe": "MediaPipe LLM Inference", "llamacpp": "llama.cpp", "mlc": "MLC LLM",
+}
 
 # fullmatch, not match + "$": "$" would accept a trailing newline.
 _BUNDLE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
@@ -132,6 +135,8 @@ class IosPlatform(Platform):
         bundle_id = generation.options.app_id
         context = common_context(generation)
         context["artifact"]["swift_delivery"] = generation.delivery
+        if generation.engine == "mlc":
+            context["mlc"] = mlc_context(generation, self.model_destinations(generation)[0])
         from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
 
         context.update(

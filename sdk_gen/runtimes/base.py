@@ -92,6 +92,8 @@ class Runtime(abc.ABC):
     formats: tuple[str, ...] = ()  # artifact formats `convert --format` accepts; the first is the default
     toolchain_packages: tuple[str, ...] = ()  # Python distributions whose versions key the cache
     takes_pre_tokenizer: bool = False  # does `--pre-tokenizer` mean anything to its converter?
+    # Why this runtime's artifacts cannot be run on this machine ("" when they can be verified here).
+    host_verification_gap: str = ""
 
     @abc.abstractmethod
     def quant_formats(self) -> dict[str, QuantFormat]:
@@ -102,6 +104,14 @@ class Runtime(abc.ABC):
 
     def engine_for(self, platform: str, artifact_format: str) -> str | None:
         return self.engines.get((platform, artifact_format))
+
+    def default_format(self, platform: str | None) -> str | None:
+        """The artifact format to write for ``platform`` (None: the user must say)."""
+        return self.formats[0] if self.formats else None
+
+    def file_suffix(self, artifact_format: str) -> str:
+        """The artifact's file name suffix (without the dot) for a format."""
+        return artifact_format
 
     def supports_platform(self, platform: str) -> bool:
         return any(p == platform for p, _ in self.engines)
@@ -176,6 +186,14 @@ class Runtime(abc.ABC):
         from sdk_gen.verify_worker import run_verification
 
         return run_verification(job, artifact)
+
+    def artifact_figures(self, job: "ConversionJob", artifact: Path) -> dict:
+        """Memory figures the runtime's own tools reported for this artifact.
+
+        Keys (all optional): weights_bytes, working_bytes, kv_cache_bytes, and source (who
+        measured them). The budget uses them in place of its estimates.
+        """
+        return {}
 
     def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
         """The check itself, in the verification child process."""

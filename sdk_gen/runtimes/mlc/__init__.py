@@ -1,10 +1,28 @@
-"""MLC LLM: drives an installed mlc_llm toolchain (its wheels are not on PyPI)."""
+"""MLC LLM: drives an installed mlc_llm toolchain (its wheels are not on PyPI).
+
+sdkgen runs MLC's own CLI (gen_config, convert_weight, compile; see steps.py) and never stands
+in for it: without mlc_llm, `--runtime mlc` stops at once saying what to install, and `--runtime
+auto` never picks MLC. The artifact is a bundle of the converted weights and the model library
+compiled for one phone OS; the generated project hands both to `mlc_llm package`.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import tarfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sdk_gen.errors import BadInput, ConversionFailed
 from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
+
+if TYPE_CHECKING:
+    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.runtimes.mlc.steps import MlcBuild
+
+# `--format` per phone OS: the model library is compiled for one of them.
+FORMAT_FOR_PLATFORM = {"android": "mlc-android", "ios": "mlc-iphone"}
 
 
 class MlcRuntime(Runtime):
@@ -12,13 +30,20 @@ class MlcRuntime(Runtime):
     display_name = "MLC LLM"
     families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
     auto_selectable = False  # only when asked: the toolchain is not installable from PyPI
-    artifact_kind = ".tar"
+    artifact_kind = ".mlc.tar"
+    formats = ("mlc-android", "mlc-iphone")
+    engines = {("android", "mlc-android"): "mlc", ("ios", "mlc-iphone"): "mlc"}
+    default_quants = ("q4f16_1",)
+    host_verification_gap = (
+        "MLC compiles the model library for the phone's GPU (OpenCL on Android, Metal on iOS), which "
+        "cannot run here; the generated project's CI builds the app around it"
+    )
     memory = MemoryTraits(
         kv_bytes_cpu=2,
         kv_bytes_gpu=2,  # f16 KV (MLC's kv_bytes_per_token uses 2 bytes per element)
         activation_bytes_cpu=2,
         activation_bytes_gpu=2,
-        prefill_chunk=256,
+        prefill_chunk=128,  # what MLC's own Android and iOS package configs use
         overhead_bytes=256 * MIB,
         overhead_note="TVM runtime, GPU driver allocations and the app's baseline (estimate)",
     )
@@ -38,11 +63,95 @@ class MlcRuntime(Runtime):
     def gpu_api(self, platform: str) -> str | None:
         return "OpenCL" if platform == "android" else "Metal"
 
+    def default_format(self, platform: str | None) -> str | None:
+        return FORMAT_FOR_PLATFORM.get(platform or "")
+
+    def file_suffix(self, artifact_format: str) -> str:
+        return artifact_format.removeprefix("mlc-") + ".mlc.tar"
+
     def missing_tools(self) -> str | None:
-        if importlib.util.find_spec("mlc_llm") is None:
-            return (
-                "MLC LLM is not installed (its wheels are not on PyPI); install mlc-llm and mlc-ai from "
-                "https://mlc.ai/wheels (e.g. pip install --pre -f https://mlc.ai/wheels mlc-llm-nightly-cpu mlc-ai-nightly-cpu), "
-                "then re-run; `sdkgen doctor` shows what is found"
-            )
+        from sdk_gen.runtimes.mlc.toolchain import INSTALL_HINT, mlc_importable
+
+        if not mlc_importable():
+            return f"MLC LLM is not installed (its wheels are not on PyPI): {INSTALL_HINT}; `sdkgen doctor` shows what is found"
         return None
+
+    def toolchain_versions(self) -> dict[str, str]:
+        from sdk_gen.runtimes.mlc.toolchain import probe_install
+
+        install = probe_install()
+        versions = {"mlc_llm": install.mlc_llm or "absent", "tvm": install.tvm or "absent"}
+        if install.requirements:
+            versions["requirements"] = " ".join(install.requirements)
+        return versions
+
+    # --- conversion ------------------------------------------------------------------------
+
+    def check_job(self, job: "ConversionJob") -> None:
+        wanted = next(p for p, f in FORMAT_FOR_PLATFORM.items() if f == job.artifact_format)
+        if job.platform and job.platform != wanted:
+            raise BadInput(f"--format {job.artifact_format} builds for {wanted}, not {job.platform}; drop --format")
+
+    def build_plan(self, job: "ConversionJob") -> "MlcBuild":
+        from sdk_gen.chat import chat_format_for_model
+        from sdk_gen.runtimes.mlc.steps import MlcBuild, conv_template_for, model_id, model_lib_prefix
+
+        platform = next(p for p, f in FORMAT_FOR_PLATFORM.items() if f == job.artifact_format)
+        return MlcBuild(
+            model_dir=job.model_dir,
+            quant=job.quant.name,
+            conv_template=conv_template_for(job.spec.family, chat_format_for_model(job.spec.path)),
+            context=job.context,
+            prefill_chunk=min(self.memory.prefill_chunk, job.context),
+            platform=platform,
+            prefix=model_lib_prefix(job.name or job.spec.path.name, job.quant.name),
+            model_id=model_id(job.name or job.spec.path.name, job.quant.name),
+        )
+
+    def cache_options(self, job: "ConversionJob") -> dict:
+        plan = self.build_plan(job)
+        return {
+            "conv_template": plan.conv_template,
+            "prefill_chunk": plan.prefill_chunk,
+            "prefix": plan.prefix,
+            "model_id": plan.model_id,
+        }
+
+    def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
+        from sdk_gen.subprocess_log import last_error_line, run_python_module
+
+        plan = self.build_plan(job)
+        out = workdir / job.artifact_name
+        request = {
+            "workdir": str(workdir / "mlc"),
+            "out": str(out),
+            "toolchain": self.toolchain_versions(),
+            "build": {
+                "model_dir": str(plan.model_dir), "quant": plan.quant, "conv_template": plan.conv_template,
+                "context": plan.context, "prefill_chunk": plan.prefill_chunk, "platform": plan.platform,
+                "prefix": plan.prefix, "model_id": plan.model_id,
+            },
+        }
+        (workdir / "mlc").mkdir(parents=True, exist_ok=True)
+        code = run_python_module("sdk_gen.runtimes.mlc.convert", [json.dumps(request)], log_path, stop=stop)
+        if code != 0 or not out.is_file():
+            raise ConversionFailed(f"MLC LLM conversion failed: {last_error_line(log_path)}")
+        return out
+
+    def artifact_figures(self, job: "ConversionJob", artifact: Path) -> dict:
+        meta = read_bundle_meta(artifact)
+        figures = {"weights_bytes": meta["params_bytes"], "source": "MLC LLM"}
+        if meta.get("temp_bytes"):
+            figures["working_bytes"] = meta["temp_bytes"]
+        return figures
+
+
+def read_bundle_meta(bundle: Path) -> dict:
+    """sdkgen-mlc.json from an MLC bundle (see convert.py)."""
+    from sdk_gen.runtimes.mlc.convert import BUNDLE_META
+
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile(BUNDLE_META)
+        if member is None:
+            raise ConversionFailed(f"{bundle.name} is not an sdkgen MLC bundle (no {BUNDLE_META})")
+        return json.loads(member.read().decode("utf-8"))

@@ -1,0 +1,35 @@
+"""A wheel of sdkgen carries its data: every template (dot-folders and modes included) and profile."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from conftest import REPO
+
+DATA = "sdkgen-{version}.data/data/share/sdkgen/"
+
+
+def test_wheel_carries_templates_and_profiles(tmp_path):
+    from sdk_gen import __version__
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("sdkgen-*.whl")
+    prefix = DATA.format(version=__version__)
+    with zipfile.ZipFile(wheel) as archive:
+        members = {info.filename[len(prefix):]: info for info in archive.infolist() if info.filename.startswith(prefix)}
+    expected = {
+        p.relative_to(REPO).as_posix(): p
+        for folder in ("templates", "device_profiles")
+        for p in (REPO / folder).rglob("*")
+        if p.is_file()
+    }
+    assert set(members) == set(expected)
+    for name, path in expected.items():
+        # Executable templates (scripts) keep their bit: render_tree copies it to the output.
+        assert bool((members[name].external_attr >> 16) & 0o100) == bool(path.stat().st_mode & 0o100), name
