@@ -219,6 +219,11 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
         )
     if artifact_format not in runtime.formats:
         raise BadInput(f"{runtime.display_name} writes {' or '.join(runtime.formats)}, not --format {artifact_format}")
+    if not spec.has_weights and not any(spec.path.glob("pytorch_model*.bin")):
+        raise BadInput(
+            f"{spec.path} has a config.json but no weights (*.safetensors); converting needs them: fetch the whole "
+            "checkpoint (e.g. `hf download REPO --local-dir DIR`); `sdkgen plan` works from config.json alone"
+        )
     job = ConversionJob(
         model_dir=spec.path,
         spec=spec,

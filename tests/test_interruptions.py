@@ -163,3 +163,41 @@ def test_read_only_output(demo_model, tmp_path):
     assert "exit=2" in done.stdout
     assert len(lines) == 1 and "read-only filesystem" in lines[0]
     assert not (tmp_path / "cache").exists()  # refused before any work
+
+
+# Runs sdkgen with render_tree wrapped so that, once every template is rendered into the staging
+# folder and before it is moved into place, the process signals itself: a real signal at a known
+# point of rendering, with no timing guesswork.
+_SIGNAL_WHILE_RENDERING = """
+import os, sys, time
+import sdk_gen.project as project
+
+real_render_tree = project.render_tree
+
+def render_then_signal(*args, **kwargs):
+    written = real_render_tree(*args, **kwargs)
+    print(f"rendered {len(written)} files", flush=True)
+    os.kill(os.getpid(), int(sys.argv[1]))
+    time.sleep(30)  # the signal arrives here
+    return written
+
+project.render_tree = render_then_signal
+from sdk_gen.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("platform, profile", [("android", "pixel8"), ("ios", "iphone15pro")])
+def test_signal_while_rendering_leaves_no_project(demo_model, tmp_path, signum, platform, profile):
+    out = tmp_path / "projects" / "App"
+    out.parent.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_RENDERING, str(int(signum)), platform, "--model", str(demo_model),
+         "--profile", profile, "--runtime", "llamacpp", "--quant", "q8_0", "--context", "256", "--no-verify", "-o", str(out)],
+        cwd=REPO, env={**os.environ, "SDKGEN_CACHE_DIR": str(tmp_path / "cache")}, capture_output=True, text=True, timeout=600,
+    )
+    assert "rendered" in done.stdout, done.stdout + done.stderr  # the signal came mid-render, not before
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == ["sdkgen: error: interrupted; nothing partial was left behind"]
+    assert list(out.parent.iterdir()) == []  # neither the project nor its staging folder
