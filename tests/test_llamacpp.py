@@ -232,6 +232,17 @@ def test_android_project_builds_llama_cpp_from_the_pinned_sdist(android_project)
     assert not list(root.rglob("LiteRtLmEngine.kt")) and not list(root.rglob("MediaPipeLlmEngine.kt"))
 
 
+@pytest.mark.parametrize("quant, mapped", [("f16", "true"), ("q8_0", "true"), ("q4_0", "false"), ("q4_k_m", "false")])
+def test_repacked_formats_load_without_mmap(demo_model, tmp_path, cache_dir, quant, mapped):
+    # llama.cpp repacks 4-bit formats into its own CPU buffer; a mapping would keep a second copy
+    # resident, so the apps load those into memory once, as the memory plan counts them.
+    android = generate("android", demo_model, tmp_path / "a", cache_dir, quant=quant).path
+    model_info = next(android.rglob("ModelInfo.kt")).read_text()
+    assert f"LLAMA_USE_MMAP: Boolean = {mapped}" in model_info
+    ios = generate("ios", demo_model, tmp_path / "i", cache_dir, quant=quant).path
+    assert f"llamaUseMmap = {mapped}" in (ios / "Sources/LLMKit/ModelInfo.swift").read_text()
+
+
 def test_android_project_compiles_and_its_unit_tests_pass(android_project, stub_classes, tmp_path):
     classes = tc.compile_project(android_project.path, PACKAGE, stub_classes, tmp_path)
     report = tc.run_junit(tc.unit_test_classes(android_project.path, PACKAGE),
@@ -279,38 +290,48 @@ def test_bridge_streams_text_exactly_as_the_whole_would_decode(android_project, 
             assert chunk, case
 
 
-@pytest.mark.slow
-def test_jni_bridge_on_the_jvm_generates_what_pytorch_does(android_project, demo_model, stub_classes, tmp_path):
-    """The generated bridge and engine, built here against the wheel's libllama.so, run the GGUF."""
-    import llama_cpp
-
-    root = android_project.path
-    native = tmp_path / "native"
+def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts: list[str], chat_message: str) -> list[str]:
+    """Build the generated bridge with g++ and the generated Kotlin with kotlinc, run the harness
+    on the JVM over the project's GGUF, and return its output lines."""
+    native = work / "native"
     native.mkdir()
-    tc.build_shared_library([root / "llm/src/main/cpp/llama_bridge.cpp"], native / "libsdkgen_llama.so",
+    tc.build_shared_library([project_root / "llm/src/main/cpp/llama_bridge.cpp"], native / "libsdkgen_llama.so",
                             tc.jni_include_dirs() + toolchain.include_dirs(), toolchain.library_dir(), ["llama"])
-    classes = tc.compile_project(root, PACKAGE, stub_classes, tmp_path / "project")
-    harness = tmp_path / "harness"
+    classes = tc.compile_project(project_root, PACKAGE, stub_classes, work / "project")
+    harness = work / "harness"
     tc.compile_kotlin([REPO / "tests/harness/LlamaCppHarness.kt"], harness, tc.classpath(classes, tc.kotlin_runtime_jars()))
-
-    reference = TorchReference(demo_model, "fp16-weights")
-    prompts = reference.prompts()
-    chat_message = "Hello"
-    (tmp_path / "prompts.txt").write_text(
+    (work / "prompts.txt").write_text(
         "".join(base64.b64encode(p.encode("utf-8")).decode() + "\n" for p in prompts), encoding="utf-8"
     )
-    model_file = root / "llm/src/main/assets/demo-f16.gguf"
+    (model_file,) = (project_root / "llm/src/main/assets").glob("*.gguf")
     done = subprocess.run(
         ["java", f"-Djava.library.path={native}", "-cp", tc.classpath(harness, classes, tc.kotlin_runtime_jars()),
-         "LlamaCppHarnessKt", str(model_file), str(tmp_path / "prompts.txt"), str(GREEDY_STEPS), chat_message],
+         "LlamaCppHarnessKt", str(model_file), str(work / "prompts.txt"), str(GREEDY_STEPS), chat_message],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    lines = [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in ("ids", "flow", "cancelled", "again")]
+    return [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in ("ids", "flow", "cancelled", "again")]
 
-    llm = open_model(model_file, int(CONTEXT))
+
+def eog_stop(llm) -> StopRule:
+    import llama_cpp
+
     vocab = llm._model.vocab
-    stop = StopRule(tuple((t,) for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)))
+    return StopRule(tuple((t,) for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)))
+
+
+@pytest.mark.slow
+def test_jni_bridge_on_the_jvm_generates_what_pytorch_does(android_project, demo_model, stub_classes, tmp_path):
+    """The generated bridge and engine, built here against the wheel's libllama.so, run the GGUF."""
+    root = android_project.path
+    reference = TorchReference(demo_model, "fp16-weights")
+    prompts = reference.prompts()
+    chat_message = "Hello"
+    lines = run_jni_harness(root, stub_classes, tmp_path, prompts, chat_message)
+    model_file = root / "llm/src/main/assets/demo-f16.gguf"
+
+    llm = open_model(model_file, int(CONTEXT), "f16")
+    stop = eog_stop(llm)
 
     for prompt, line in zip(prompts, lines[: len(prompts)], strict=True):
         _, ids, _, generated = line.split(" ")
@@ -335,6 +356,23 @@ def test_jni_bridge_on_the_jvm_generates_what_pytorch_does(android_project, demo
     assert base64.b64decode(outputs["again"][0]).decode("utf-8") == full
     count, first = int(outputs["cancelled"][0]), base64.b64decode(outputs["cancelled"][1]).decode("utf-8")
     assert count == 2 and full.startswith(first)
+
+
+@pytest.mark.slow
+def test_jni_bridge_loads_a_repacked_format_without_mmap(demo_model, stub_classes, tmp_path, cache_dir):
+    """q4_0 goes through the bridge's no-mmap load; its ids equal llama.cpp's Python binding's."""
+    project = generate("android", demo_model, tmp_path / "q4" / "DemoChat", cache_dir, quant="q4_0").path
+    assert "LLAMA_USE_MMAP: Boolean = false" in next(project.rglob("ModelInfo.kt")).read_text()
+    reference = TorchReference(demo_model)
+    prompts = reference.prompts()
+    lines = run_jni_harness(project, stub_classes, tmp_path, prompts, "Hello")
+    llm = open_model(project / "llm/src/main/assets/demo-q4_0.gguf", int(CONTEXT), "q4_0")
+    stop = eog_stop(llm)
+    for prompt, line in zip(prompts, lines[: len(prompts)], strict=True):
+        _, ids, _, generated = line.split(" ")
+        prompt_ids = [int(i) for i in ids.split(",")]
+        assert prompt_ids == reference.encode(prompt)
+        assert [int(i) for i in generated.split(",") if i] == llama_greedy(llm, prompt_ids, GREEDY_STEPS, stop)
 
 
 def test_ios_project_builds_llama_cpp_from_the_pinned_sdist(ios_project, tmp_path):

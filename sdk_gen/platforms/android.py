@@ -151,6 +151,7 @@ class AndroidPlatform(Platform):
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
         from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
+        from sdk_gen.runtimes.llamacpp import use_mmap as llama_use_mmap
 
         host_package = {
             "litertlm": "litert-lm-api", "mediapipe": "mediapipe", "llamacpp": "llama-cpp-python", "mlc": "mlc_llm",
@@ -167,7 +168,11 @@ class AndroidPlatform(Platform):
             package=generation.options.app_id,
             project_slug=slug(generation.options.app_name, fallback="ondevice-llm"),
             runtime_display=job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
-            llama={"sdist_url": llama_toolchain.SDIST_URL, "sdist_sha256": llama_toolchain.SDIST_SHA256},
+            llama={
+                "sdist_url": llama_toolchain.SDIST_URL,
+                "sdist_sha256": llama_toolchain.SDIST_SHA256,
+                "use_mmap": llama_use_mmap(job.quant.name),
+            },
             engine_class=engine["class"],
             abis=engine["abis"],
             abi_note=engine["abi_note"],

@@ -67,15 +67,18 @@ def logits(llm, ids: list[int]) -> np.ndarray:
     return np.array(llm.scores[: len(ids)], dtype=np.float32)
 
 
-def open_model(artifact: Path, context: int):
-    """llama_cpp.Llama set up as the generated apps set up llama.cpp, keeping every position's logits."""
+def open_model(artifact: Path, context: int, quant: str, logits_all: bool = True):
+    """llama_cpp.Llama set up as the generated apps set up llama.cpp (by default keeping every
+    position's logits, which the verification compares)."""
     import llama_cpp
+
+    from sdk_gen.runtimes.llamacpp import use_mmap
 
     # The apps leave flash attention to llama.cpp (AUTO), which turns it on for the CPU; it changes
     # the accumulation order, so the host runs the same attention path as the phone.
     return llama_cpp.Llama(
-        model_path=str(artifact), n_ctx=context, n_threads=HOST_THREADS, logits_all=True, verbose=False, seed=0,
-        flash_attn=True,
+        model_path=str(artifact), n_ctx=context, n_threads=HOST_THREADS, logits_all=logits_all, verbose=False, seed=0,
+        flash_attn=True, use_mmap=use_mmap(quant),
     )
 
 
@@ -85,7 +88,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     thresholds = job.quant.check
     reference = TorchReference(job.model_dir, thresholds.reference)
     log = LlamaLog()
-    llm = open_model(artifact, job.context)
+    llm = open_model(artifact, job.context, job.quant.name)
     vocab = llm._model.vocab
     eog = [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
     stop = StopRule(tuple((t,) for t in eog))
