@@ -1,13 +1,16 @@
 """The memory budget: what a planned model will hold on the phone, against what the phone allows.
 
-    total = weights + KV cache + working memory + runtime overhead
+    total = weights + load copy + KV cache + working memory + runtime overhead
 
 - weights: parameters per role x the format's bits per parameter (scales included), or the
   converted artifact's real size once it exists.
+- load copy: what the runtime makes of the weights at load beyond the file it maps (LiteRT on
+  the CPU unpacks fp16 weights to float32, XNNPack packs quantized ones), per format and backend.
 - KV cache: layers x 2 x kv_heads x head_dim x context x bytes per element (sliding-window
   layers hold at most their window). Runtimes allocate it whole at load for the planned context.
 - working memory: the largest transient buffers of one prefill step (hidden states, the MLP's
-  widest activation, q/k/v, one layer's attention scores) plus the logits row.
+  widest activation, q/k/v, one layer's attention scores) plus the logits row, and the buffers
+  the engine allocates at load whatever the model.
 - overhead: the runtime's libraries, tokenizer and the host app's baseline (per runtime).
 
 The device side is the profile's per-app figure (the iOS entitlement raises it); a plan must
@@ -40,10 +43,15 @@ class MemoryBudget:
     kv_bytes_per_element: float
     kv_source: str = "predicted"  # or "runtime": the size the runtime reported allocating
     working_source: str = "predicted"  # or who measured it (e.g. MLC's compiler)
+    load_copy_factor: float = 0.0  # the format's load copy per byte of weights on this backend
+
+    @property
+    def load_copy_bytes(self) -> int:
+        return int(self.weights_bytes * self.load_copy_factor)
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_cache_bytes + self.working_bytes + self.overhead_bytes
+        return self.weights_bytes + self.load_copy_bytes + self.kv_cache_bytes + self.working_bytes + self.overhead_bytes
 
     @property
     def margin_bytes(self) -> int:
@@ -78,6 +86,7 @@ class MemoryBudget:
     def to_json(self) -> dict:
         data = asdict(self)
         data.update(
+            load_copy_bytes=self.load_copy_bytes,
             total_bytes=self.total_bytes,
             margin_bytes=self.margin_bytes,
             headroom_bytes=self.headroom_bytes,
@@ -100,7 +109,8 @@ def working_bytes(spec: ModelSpec, runtime: Runtime, context: int, backend: str)
     activations = chunk * (mlp_width + qkv_width) * act
     attention_scores = chunk * context * spec.num_attention_heads * 4  # softmax runs in float32
     logits = spec.vocab_size * 4
-    return hidden_states + activations + attention_scores + logits
+    engine_buffers = runtime.memory.engine_buffers_cpu if backend == "cpu" else 0
+    return hidden_states + activations + attention_scores + logits + engine_buffers
 
 
 def compute_budget(
@@ -128,4 +138,5 @@ def compute_budget(
         weights_source="predicted",
         bits_per_param=round(8 * weights / spec.num_params, 3),
         kv_bytes_per_element=kv_per_element,
+        load_copy_factor=quant.cpu_load_copy if backend == "cpu" else 0.0,
     )

@@ -99,6 +99,11 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
         "artifact": "size of the converted artifact",
     }.get(budget.weights_source, f"parameters as {budget.weights_source} reported them")
     table.add_row("weights", f"{budget.weights_bytes:,}", human_bytes(budget.weights_bytes), weights_how)
+    if budget.load_copy_bytes:
+        table.add_row(
+            "load copy", f"{budget.load_copy_bytes:,}", human_bytes(budget.load_copy_bytes),
+            f"{budget.load_copy_factor:g} x weights: the CPU runtime's own copy, made at load",
+        )
     kv_how = (
         "as the runtime reported allocating it"
         if budget.kv_source == "runtime"

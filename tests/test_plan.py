@@ -85,8 +85,32 @@ def test_total_and_fit_rule():
     llama = get_runtime("llamacpp")
     budget = compute_budget(spec, llama, llama.quant("q4_k_m"), 2048, "cpu", load_profile("pixel8"), False)
     assert budget.total_bytes == budget.weights_bytes + budget.kv_cache_bytes + budget.working_bytes + budget.overhead_bytes
+    assert budget.load_copy_bytes == 0  # llama.cpp's repacked formats load without mmap: one copy
     assert budget.budget_bytes == 4 * GIB
     assert budget.fits == (budget.total_bytes <= 4 * GIB * (1 - SAFETY_MARGIN))
+
+
+def test_litert_cpu_budget_counts_what_xnnpack_makes_of_the_weights():
+    # Measured by bench/figures.py: on the CPU, LiteRT computes an f16 model in float32 and keeps
+    # the unpacked copy beside the mapped file (3x the file in all); quantized formats are repacked.
+    spec = inspect_model(PHI2)
+    litert = get_runtime("litert")
+    pixel8 = load_profile("pixel8")
+
+    def budget(quant, backend):
+        return compute_budget(spec, litert, litert.quant(quant), 1024, backend, pixel8, False)
+
+    f16_cpu = budget("f16", "cpu")
+    assert f16_cpu.load_copy_bytes == 2 * f16_cpu.weights_bytes
+    assert f16_cpu.total_bytes - budget("f16", "gpu").total_bytes > 2 * f16_cpu.weights_bytes
+    int4 = budget("int4", "cpu")
+    assert 0.15 * int4.weights_bytes < int4.load_copy_bytes < 0.3 * int4.weights_bytes
+    assert budget("int8", "gpu").load_copy_bytes == 0
+    # The real artifact size carries its copy with it.
+    assert f16_cpu.with_artifact_size(1000).load_copy_bytes == 2000
+    # Phi-2 in f16 (5.6 GB file, ~17 GB resident on the CPU) cannot fit; auto stays quantized.
+    assert not f16_cpu.fits
+    assert make_plan(spec, pixel8, PlanRequest(runtime="litert")).plan.quant in ("int8", "int4")
 
 
 def test_plan_json_contract(demo_model):
@@ -99,7 +123,8 @@ def test_plan_json_contract(demo_model):
         "weights_bytes", "kv_cache_bytes", "working_bytes", "overhead_bytes", "total_bytes", "budget_bytes", "fits",
     }
     budget = data["budget"]
-    assert budget["total_bytes"] == sum(budget[k] for k in ("weights_bytes", "kv_cache_bytes", "working_bytes", "overhead_bytes"))
+    parts = ("weights_bytes", "load_copy_bytes", "kv_cache_bytes", "working_bytes", "overhead_bytes")
+    assert budget["total_bytes"] == sum(budget[k] for k in parts)
     assert budget["fits"] is True and data["profile"]["id"] == "pixel8"
 
 

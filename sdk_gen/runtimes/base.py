@@ -48,6 +48,9 @@ class QuantFormat:
     requires: Callable[[ModelSpec], str | None] | None = None  # why a model cannot use it, or None
     # What host verification demands of this format (see sdk_gen/verify.py).
     check: Thresholds = Thresholds(exact=False)
+    # Bytes the CPU backend holds at load beyond the weights file, per byte of it: weights the
+    # runtime converts or packs into its own layout while the mapped file stays resident.
+    cpu_load_copy: float = 0.0
 
     def bits_for(self, role: str, spec: ModelSpec) -> float:
         if role == "other":
@@ -77,6 +80,8 @@ class MemoryTraits:
     # Runtime libraries, tokenizer, allocator slack and the host app's own baseline, on the phone.
     overhead_bytes: int
     overhead_note: str
+    # Buffers the CPU engine allocates at load whatever the model's size (arenas, workspaces).
+    engine_buffers_cpu: int = 0
 
 
 class Runtime(abc.ABC):

@@ -63,17 +63,28 @@ class LiteRtRuntime(Runtime):
         prefill_chunk=PREFILL_LENGTH,
         overhead_bytes=160 * MIB,
         overhead_note="LiteRT-LM engine, XNNPack, tokenizer and a Compose app's baseline (estimate)",
+        # litert_lm's CPU engine allocates ~20 MiB at load on every model size
+        # (bench/figures.py: peak RSS over the prediction, fitted across the 26M and 203M demos).
+        engine_buffers_cpu=20 * MIB,
     )
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         # Bits measured on litert-torch 0.10.0 exports: every 2-D weight (embedding included)
         # is quantized by the recipe; norms and biases stay float32.
+        # cpu_load_copy, measured with litert_lm 0.18 on the CPU (bench/figures.py, slope of peak
+        # RSS over artifact size between the 26M and 203M demos): XNNPack computes f16 models in
+        # float32, so it unpacks every fp16 weight into a float32 copy (2x the file) while the
+        # mapped file stays resident; int8 and int4 weights are repacked into XNNPack's kernel
+        # layout with its own scale format (+8%, +21%); f32 weights are used nearly in place.
         return {
             "f32": QuantFormat(
                 "f32", "float32 weights (the export's native precision; exact)", 32, 32, quality=100, auto=False,
-                check=_EXACT_F32,
+                check=_EXACT_F32, cpu_load_copy=0.03,
             ),
-            "f16": QuantFormat("f16", "float16 weights (float_casting), float32 compute", 16, 32, quality=90, check=_EXACT_F16),
+            "f16": QuantFormat(
+                "f16", "float16 weights (float_casting), float32 compute", 16, 32, quality=90, check=_EXACT_F16,
+                cpu_load_copy=2.0,
+            ),
             "int8": QuantFormat(
                 "int8",
                 "dynamic int8: channelwise int8 weights, float32 activations (dynamic_wi8_afp32)",
@@ -82,6 +93,7 @@ class LiteRtRuntime(Runtime):
                 quality=70,
                 role_bits=_channelwise_int8,
                 check=_INT8,
+                cpu_load_copy=0.08,
             ),
             "int4": QuantFormat(
                 "int4",
@@ -90,6 +102,7 @@ class LiteRtRuntime(Runtime):
                 32,
                 quality=40,
                 check=_INT4,
+                cpu_load_copy=0.21,
             ),
         }
 
