@@ -144,7 +144,9 @@ def measure(model: Path, size: str, runtime: str, quant: str, context: int, prof
         runtime=runtime, size=size, params=params, quant=quant, raw_s=raw, cold_s=cold, hit_s=hit,
         artifact_bytes=artifact["bytes"], floor_bytes=int(params * NOMINAL_BITS[quant] / 8),
         predicted_artifact_bytes=report["weights"]["predicted_bytes"],
-        predicted_memory_bytes=predicted["weights_bytes"] + predicted["kv_cache_bytes"] + predicted["working_bytes"],
+        predicted_memory_bytes=sum(
+            predicted[part] for part in ("weights_bytes", "load_copy_bytes", "kv_cache_bytes", "working_bytes")
+        ),
         measured_memory_bytes=run["peak_rss"] - run["baseline_rss"],
         decode_tokens_per_s=run["decode_tokens_per_s"],
     )

@@ -49,27 +49,33 @@ def _raw(value: Any) -> str:
     return value.value if isinstance(value, UserText) else str(value)
 
 
-def _escape_code_string(value: Any, dollar: bool) -> str:
-    """Body of a double-quoted Kotlin/Swift/Java string literal (quotes not included)."""
+# Escapes every C-family string literal here shares; the rest differs per language.
+_COMMON_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters that end a line for some editors and parsers although they are not controls.
+_LINE_BREAKS = "\u2028\u2029\u0085"
+
+
+def _escape_string_body(value: Any, extra: dict[str, str], escape_surrogates: bool, unicode_escape: str) -> str:
+    """Body of a double-quoted string literal (quotes not included); ``unicode_escape`` formats
+    the code point of a control or line-break character."""
     out = []
     for ch in _raw(value):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "$" and dollar:
-            out.append("\\$")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ch in "\u2028\u2029\u0085" or 0xD800 <= ord(ch) <= 0xDFFF:
-            out.append(f"\\u{ord(ch):04x}")
+        code = ord(ch)
+        if ch in _COMMON_ESCAPES:
+            out.append(_COMMON_ESCAPES[ch])
+        elif ch in extra:
+            out.append(extra[ch])
+        elif code < 0x20 or ch in _LINE_BREAKS or (escape_surrogates and 0xD800 <= code <= 0xDFFF):
+            out.append(unicode_escape.format(code))
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _escape_code_string(value: Any, dollar: bool) -> str:
+    """Body of a double-quoted Kotlin/Java string literal (quotes not included); Kotlin
+    interpolates `$`, Java does not."""
+    return _escape_string_body(value, {"$": "\\$"} if dollar else {}, escape_surrogates=True, unicode_escape="\\u{:04x}")
 
 
 def kotlin_string(value: Any) -> str:
@@ -79,23 +85,7 @@ def kotlin_string(value: Any) -> str:
 
 def swift_string(value: Any) -> str:
     """A complete Swift string literal. Swift interpolates `\\(`, which escaping the backslash defuses."""
-    out = []
-    for ch in _raw(value):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ch in "\u2028\u2029\u0085":
-            out.append(f"\\u{{{ord(ch):x}}}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return '"' + _escape_string_body(value, {}, escape_surrogates=False, unicode_escape="\\u{{{:x}}}") + '"'
 
 
 def xml(value: Any) -> str:
