@@ -16,6 +16,15 @@ import pytest
 from conftest import REPO
 
 
+def default_sigint() -> None:
+    """Give the child the default SIGINT disposition, as a terminal's foreground job has.
+
+    A shell starts background jobs (CI runners, `make test &`) with SIGINT ignored, children
+    inherit that, and Python then rightly leaves Ctrl-C ignored; the tests play a user at a terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def sdkgen(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "sdk_gen", *args],
@@ -24,6 +33,7 @@ def sdkgen(*args: str, env: dict) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 
@@ -196,6 +206,7 @@ def test_signal_while_rendering_leaves_no_project(demo_model, tmp_path, signum, 
         [sys.executable, "-c", _SIGNAL_WHILE_RENDERING, str(int(signum)), platform, "--model", str(demo_model),
          "--profile", profile, "--runtime", "llamacpp", "--quant", "q8_0", "--context", "256", "--no-verify", "-o", str(out)],
         cwd=REPO, env={**os.environ, "SDKGEN_CACHE_DIR": str(tmp_path / "cache")}, capture_output=True, text=True, timeout=600,
+        preexec_fn=default_sigint,
     )
     assert "rendered" in done.stdout, done.stdout + done.stderr  # the signal came mid-render, not before
     assert done.returncode == 130, done.stderr
