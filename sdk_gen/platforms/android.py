@@ -150,8 +150,9 @@ class AndroidPlatform(Platform):
         context = common_context(generation)
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
-        from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
-        from sdk_gen.runtimes.llamacpp import use_mmap as llama_use_mmap
+        from sdk_gen.runtimes.llamacpp import project_settings as llama_settings
+
+        llama = llama_settings(job.quant.name)
 
         host_package = {
             "litertlm": "litert-lm-api", "mediapipe": "mediapipe", "llamacpp": "llama-cpp-python", "mlc": "mlc_llm",
@@ -161,18 +162,14 @@ class AndroidPlatform(Platform):
         android_version = {
             "litertlm": self.versions.litertlm,
             "mediapipe": self.versions.mediapipe_genai,
-            "llamacpp": f"llama.cpp from llama-cpp-python {llama_toolchain.VERSION}",
+            "llamacpp": f"llama.cpp from llama-cpp-python {llama['version']}",
             "mlc": f"mlc4j built from mlc-llm {context.get('mlc', {}).get('source_ref') or 'source'}",
         }[generation.engine]
         context.update(
             package=generation.options.app_id,
             project_slug=slug(generation.options.app_name, fallback="ondevice-llm"),
             runtime_display=job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
-            llama={
-                "sdist_url": llama_toolchain.SDIST_URL,
-                "sdist_sha256": llama_toolchain.SDIST_SHA256,
-                "use_mmap": llama_use_mmap(job.quant.name),
-            },
+            llama=llama,
             engine_class=engine["class"],
             abis=engine["abis"],
             abi_note=engine["abi_note"],

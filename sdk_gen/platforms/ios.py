@@ -137,16 +137,10 @@ class IosPlatform(Platform):
         context["artifact"]["swift_delivery"] = generation.delivery
         if generation.engine == "mlc":
             context["mlc"] = mlc_context(generation, self.model_destinations(generation)[0])
-        from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
-        from sdk_gen.runtimes.llamacpp import use_mmap as llama_use_mmap
+        from sdk_gen.runtimes.llamacpp import project_settings as llama_settings
 
         context.update(
-            llama={
-                "version": llama_toolchain.VERSION,
-                "sdist_url": llama_toolchain.SDIST_URL,
-                "sdist_sha256": llama_toolchain.SDIST_SHA256,
-                "use_mmap": llama_use_mmap(result.job.quant.name),
-            },
+            llama=llama_settings(result.job.quant.name),
             bundle_id=bundle_id,
             bundle_prefix=bundle_id.rsplit(".", 1)[0],
             target_name=target_name(generation.options.app_name),

@@ -54,6 +54,19 @@ def use_mmap(quant: str) -> bool:
     return quant not in _REPACKED_ON_CPU
 
 
+def project_settings(quant: str) -> dict:
+    """What the Android and iOS templates need of llama.cpp: the pinned sdist their builds fetch
+    (the one that converted and verified the model) and how to load this format."""
+    from sdk_gen.runtimes.llamacpp import toolchain
+
+    return {
+        "version": toolchain.VERSION,
+        "sdist_url": toolchain.SDIST_URL,
+        "sdist_sha256": toolchain.SDIST_SHA256,
+        "use_mmap": use_mmap(quant),
+    }
+
+
 def _output_matrix_bits(spec: ModelSpec) -> float:
     # llama.cpp's quantizer keeps the output matrix (or the tied token embedding, which then
     # serves as output) at Q6_K, or Q8_0 when rows do not split into 256-wide super-blocks.
