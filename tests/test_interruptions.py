@@ -42,9 +42,31 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str, s
     return process.returncode, out, err
 
 
-def converter_processes() -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if "sdk_gen.runtimes.litert.export" in line and "ps -eo" not in line]
+CONVERTER_MODULE = "sdk_gen.runtimes.litert.export"
+
+
+def _converter_running(pid: int) -> bool:
+    """Is `pid` still a live (not zombie) LiteRT converter? Reads /proc, so the answer is about
+    this process only, never another sdkgen that happens to run on the same machine."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return CONVERTER_MODULE in cmdline and state != "Z"
+
+
+def converter_children(parent: int) -> list[int]:
+    """The converter processes `parent` started (the test's own sdkgen, by parent pid)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and _converter_running(int(stat.parent.name)):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def wait_for_converter_log(cache: Path, timeout: float = 120) -> None:
@@ -81,6 +103,8 @@ def test_signal_mid_conversion_leaves_nothing_partial(demo_model, warm_cache, tm
                      "-o", str(out), env={"SDKGEN_CACHE_DIR": str(warm_cache)})
     wait_for_converter_log(warm_cache)
     time.sleep(1.0)  # the export is under way in its child process
+    converters = converter_children(process.pid)
+    assert converters, "the converter child should be running"
     process.send_signal(signum)
     code, stdout, stderr = finish(process, timeout=120)
 
@@ -89,7 +113,7 @@ def test_signal_mid_conversion_leaves_nothing_partial(demo_model, warm_cache, tm
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert list((warm_cache / "v1" / "tmp").iterdir()) == []  # the work folder is gone
     assert entries(warm_cache) == before  # no half-written entry was added
-    assert converter_processes() == []  # the converter child was stopped too
+    assert [pid for pid in converters if _converter_running(pid)] == []  # the converter child was stopped too
 
     # And the cache is intact: the earlier conversion is still a valid hit.
     code, stdout, stderr = finish(sdkgen("convert", "--model", str(demo_model), "--runtime", "litert", "--quant", "int4",
