@@ -145,7 +145,8 @@ def conversion_tables(result, output) -> list[Table]:
         table.add_row("adapter", f"{result.adapter.path} merged into the base (rank {result.adapter.rank})")
     verification = result.verification
     if verification is None:
-        table.add_row("verification", "skipped (--no-verify)")
+        gap = job.runtime.host_verification_gap
+        table.add_row("verification", f"not run on this machine: {gap}" if gap else "skipped (--no-verify)")
     else:
         verdict = "passed" if verification.passed else "FAILED"
         table.add_row("verification", f"{verdict} with {verification.runtime}")

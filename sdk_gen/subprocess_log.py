@@ -77,6 +77,11 @@ def last_error_line(log_path: Path) -> str:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
         return "no log was written"
+    return telling_line(lines)
+
+
+def telling_line(lines: list[str]) -> str:
+    """The last line of a tool's output that reads like an error, else its last line."""
     candidates = [line.strip() for line in lines if line.strip() and not _NOISE.match(line)]
     for line in reversed(candidates):
         if _ERROR_LINE.search(line) and not line.startswith("Traceback"):

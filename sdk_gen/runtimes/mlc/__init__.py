@@ -9,17 +9,20 @@ compiled for one phone OS; the generated project hands both to `mlc_llm package`
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdk_gen.errors import BadInput, ConversionFailed
+from sdk_gen.errors import BadInput, ConversionFailed, ToolMissing
 from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
 
 if TYPE_CHECKING:
     from sdk_gen.conversion import ConversionJob
     from sdk_gen.runtimes.mlc.steps import MlcBuild
+
+DRIVER_REVISION = 2
 
 # `--format` per phone OS: the model library is compiled for one of them.
 FORMAT_FOR_PLATFORM = {"android": "mlc-android", "ios": "mlc-iphone"}
@@ -91,6 +94,13 @@ class MlcRuntime(Runtime):
         wanted = next(p for p, f in FORMAT_FOR_PLATFORM.items() if f == job.artifact_format)
         if job.platform and job.platform != wanted:
             raise BadInput(f"--format {job.artifact_format} builds for {wanted}, not {job.platform}; drop --format")
+        if wanted == "ios" and shutil.which("xcrun") is None:
+            # MLC compiles the iPhone library's Metal kernels with `xcrun metal` (TVM's
+            # tvm_callback_metal_compile); without Xcode that fails deep inside the compile.
+            raise ToolMissing(
+                "MLC's iPhone build compiles Metal kernels with Xcode's `xcrun`, which this machine lacks; "
+                "run this on macOS with Xcode, or use --runtime llamacpp or litert for iOS"
+            )
 
     def build_plan(self, job: "ConversionJob") -> "MlcBuild":
         from sdk_gen.chat import chat_format_for_model
@@ -111,10 +121,14 @@ class MlcRuntime(Runtime):
     def cache_options(self, job: "ConversionJob") -> dict:
         plan = self.build_plan(job)
         return {
+            # Bump when the way sdkgen drives MLC changes the bundle (2: the "_" system-lib
+            # prefix and the normalised library tar), so bundles built before stop matching.
+            "driver_revision": DRIVER_REVISION,
             "conv_template": plan.conv_template,
             "prefill_chunk": plan.prefill_chunk,
             "prefix": plan.prefix,
             "model_id": plan.model_id,
+            "compile_flags": list(plan.compile_flags()),
         }
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:

@@ -16,9 +16,14 @@ import tarfile
 from pathlib import Path
 
 from sdk_gen.runtimes.mlc.steps import MlcBuild, function_memory_mb, params_bytes
+from sdk_gen.subprocess_log import telling_line
 
 BUNDLE_META = "sdkgen-mlc.json"
 MIB = 1024 * 1024
+
+
+class MlcStepFailed(RuntimeError):
+    """One MLC command failed; the message carries MLC's own last error line."""
 
 
 def _run(step_name: str, argv: tuple[str, ...]) -> str:
@@ -32,16 +37,35 @@ def _run(step_name: str, argv: tuple[str, ...]) -> str:
         captured.append(line)
     code = child.wait()
     if code != 0:
-        raise RuntimeError(f"mlc_llm {step_name} failed (exit {code})")
+        raise MlcStepFailed(f"mlc_llm {step_name} failed (exit {code}): {telling_line(captured)}")
     return "".join(captured)
 
 
 def _reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
     # Same inputs, same bytes: the bundle's SHA-256 must not depend on when or by whom it was built.
     info.mtime = 0
+    info.mode = 0o644 if info.isfile() else 0o755
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
+
+
+def normalise_library(library: Path) -> None:
+    """Rewrite the model library tar MLC compiled so equal objects give equal bytes.
+
+    TVM's export_library tars its object files with their real times, owner and directory order;
+    the bundle's SHA-256 (the cache entry, the app's integrity check) must not depend on them.
+    The object files inside are kept byte for byte."""
+    rewritten = library.with_name(library.name + ".normalised")
+    with tarfile.open(library) as source, tarfile.open(rewritten, "w", format=tarfile.USTAR_FORMAT) as target:
+        for member in sorted(source.getmembers(), key=lambda m: m.name):
+            if not member.isfile():
+                continue
+            data = source.extractfile(member)
+            info = _reset(tarfile.TarInfo(member.name))
+            info.size, info.mode = member.size, 0o644
+            target.addfile(info, data)
+    rewritten.replace(library)
 
 
 def pack_bundle(out: Path, weights: Path, library: Path, meta: dict) -> None:
@@ -64,9 +88,12 @@ def build(request: dict) -> None:
         context=spec["context"], prefill_chunk=spec["prefill_chunk"], platform=spec["platform"],
         prefix=spec["prefix"], model_id=spec["model_id"],
     )
+    library = plan.library_path(work)
+    # `compile -o` must name a file in an existing folder (MLC checks before compiling).
+    library.parent.mkdir(parents=True, exist_ok=True)
     logs = {step.name: _run(step.name, step.argv) for step in plan.steps(work)}
     weights = work / plan.model_id
-    library = work / "lib" / plan.lib_name
+    normalise_library(library)
     functions = function_memory_mb(logs["compile"])
     meta = {
         "model_id": plan.model_id,
@@ -88,4 +115,9 @@ def build(request: dict) -> None:
 
 
 if __name__ == "__main__":
-    build(json.loads(sys.argv[1]))
+    try:
+        build(json.loads(sys.argv[1]))
+    except MlcStepFailed as failure:
+        # One line for the parent (it reports the log's last error line), not a traceback.
+        print(f"Error: {failure}", flush=True)
+        sys.exit(1)

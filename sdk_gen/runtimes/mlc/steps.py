@@ -65,7 +65,9 @@ def conv_template_for(family: str, chat: ChatFormat) -> str:
 
 
 def model_lib_prefix(name: str, quant: str) -> str:
-    """The `--system-lib-prefix` (and `model_lib`): a C identifier, as MLC turns "-" into "_"."""
+    """The `model_lib` name: a C identifier, as MLC turns "-" into "_".
+
+    The library's symbols carry this name plus "_" (`MlcBuild.system_lib_prefix`)."""
     stem = re.sub(r"[^A-Za-z0-9]+", "_", f"{name}_{quant}").strip("_").lower() or "model"
     return stem if not stem[0].isdigit() else f"m_{stem}"
 
@@ -103,6 +105,20 @@ class MlcBuild:
     def lib_name(self) -> str:
         return f"{self.prefix}-{self.device}.tar"
 
+    @property
+    def system_lib_prefix(self) -> str:
+        """What `compile --system-lib-prefix` gets: the model_lib name and "_". MLC's own jit does
+        the same, `mlc_llm package` finds a library's model_lib by it, and the phone runtime looks
+        its functions up under it; without the "_" package reports no model_libs at all."""
+        return f"{self.prefix}_"
+
+    def compile_flags(self) -> tuple[str, ...]:
+        """The compile options that change the library's bytes (part of the cache key)."""
+        return ("--device", self.device, "--system-lib-prefix", self.system_lib_prefix)
+
+    def library_path(self, workdir: Path) -> Path:
+        return workdir / "lib" / self.lib_name
+
     def steps(self, workdir: Path, python: str = sys.executable) -> list[MlcStep]:
         weights = workdir / self.model_id
         mlc = (python, "-m", "mlc_llm")
@@ -121,8 +137,8 @@ class MlcBuild:
             ),
             MlcStep(
                 "compile",
-                (*mlc, "compile", str(weights / "mlc-chat-config.json"), "--device", self.device,
-                 "--system-lib-prefix", self.prefix, "-o", str(workdir / "lib" / self.lib_name)),
+                (*mlc, "compile", str(weights / "mlc-chat-config.json"), *self.compile_flags(),
+                 "-o", str(self.library_path(workdir))),
             ),
         ]
 
