@@ -310,7 +310,8 @@ def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts:
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    return [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in ("ids", "flow", "cancelled", "again")]
+    kinds = ("ids", "flow", "cancelled", "again", "slow", "resent", "closed")
+    return [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in kinds]
 
 
 def eog_stop(llm) -> StopRule:
@@ -356,6 +357,13 @@ def test_jni_bridge_on_the_jvm_generates_what_pytorch_does(android_project, demo
     assert base64.b64decode(outputs["again"][0]).decode("utf-8") == full
     count, first = int(outputs["cancelled"][0]), base64.b64decode(outputs["cancelled"][1]).decode("utf-8")
     assert count == 2 and full.startswith(first)
+    # The engine's lifecycle (issue: use-after-free on close, overlapping generations, dropped
+    # tokens): a slow collector gets every piece, stop-then-send gets the whole new reply, and
+    # close during a reply waits for the native loop, then refuses further use.
+    assert base64.b64decode(outputs["slow"][0]).decode("utf-8") == full
+    assert base64.b64decode(outputs["resent"][0]).decode("utf-8") == full
+    refused, closing = outputs["closed"][0], base64.b64decode(outputs["closed"][1]).decode("utf-8")
+    assert refused == "yes" and closing and full.startswith(closing)
 
 
 @pytest.mark.slow

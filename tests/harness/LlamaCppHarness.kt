@@ -4,8 +4,16 @@ import com.example.demo.llm.EngineSettings
 import com.example.demo.llm.LlamaCppEngine
 import java.io.File
 import java.util.Base64
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.flow.collect
+import kotlinx.coroutines.flow.onEach
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 
 fun encode(text: String): String {
@@ -21,7 +29,7 @@ fun main(args: Array<String>) {
     for (line in File(args[1]).readLines()) {
         val prompt = String(Base64.getDecoder().decode(line), Charsets.UTF_8)
         val ids = engine.tokenize(prompt)
-        val generated = engine.generateTokens(ids, args[2].toInt()) { _, _ -> }
+        val generated = engine.generateTokens(ids, args[2].toInt()) { _, _ -> true }
         println("ids " + ids.joinToString(",") + " generated " + generated.joinToString(","))
     }
     val chat = args[3]
@@ -38,5 +46,51 @@ fun main(args: Array<String>) {
     println("flow " + encode(full))
     println("cancelled " + firstPieces.size + " " + encode(firstPieces.joinToString("")))
     println("again " + encode(again))
-    engine.close()
+
+    // A collector far slower than the model: every piece still arrives (no buffer overflows).
+    val slow = runBlocking {
+        engine.generate(chat).onEach { Thread.sleep(15) }.toList().joinToString("")
+    }
+    println("slow " + encode(slow))
+
+    // Stop, then send at once (what a quick user does): the new reply must not overlap the old one.
+    val resent = runBlocking {
+        val started = CountDownLatch(1)
+        val first = launch(Dispatchers.Default) {
+            engine.generate(chat).collect { started.countDown() }
+        }
+        started.await(60, TimeUnit.SECONDS)
+        engine.cancel()
+        first.cancel()
+        engine.generate(chat).toList().joinToString("")
+    }
+    println("resent " + encode(resent))
+
+    // Close while a reply streams (the screen goes away mid-reply): close waits for the native
+    // loop to stop, then frees; nothing crashes, and the engine refuses further use.
+    val closing = runBlocking {
+        val started = CountDownLatch(1)
+        val reply = async(Dispatchers.Default) {
+            val pieces = StringBuilder()
+            try {
+                engine.generate(chat).collect { piece ->
+                    pieces.append(piece)
+                    started.countDown()
+                    Thread.sleep(5)
+                }
+            } catch (error: CancellationException) {
+            }
+            pieces.toString()
+        }
+        started.await(60, TimeUnit.SECONDS)
+        engine.close()
+        reply.await()
+    }
+    val refused = try {
+        engine.generate(chat)
+        "no"
+    } catch (error: IllegalStateException) {
+        "yes"
+    }
+    println("closed " + refused + " " + encode(closing))
 }
