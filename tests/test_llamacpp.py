@@ -307,7 +307,7 @@ def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts:
     done = subprocess.run(
         ["java", f"-Djava.library.path={native}", "-cp", tc.classpath(harness, classes, tc.kotlin_runtime_jars()),
          "LlamaCppHarnessKt", str(model_file), str(work / "prompts.txt"), str(GREEDY_STEPS), chat_message],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=work,  # a JVM crash log lands in the test's folder
     )
     assert done.returncode == 0, done.stderr[-4000:]
     kinds = ("ids", "flow", "cancelled", "again", "slow", "resent", "closed")
