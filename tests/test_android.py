@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import subprocess
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 import android_toolchain as tc
-from conftest import run_cli, tree_snapshot
+from conftest import REPO, run_cli, tree_snapshot
 from sdk_gen.conversion import ConversionRequest
 from sdk_gen.hashing import sha256_file
 from sdk_gen.platforms.base import ProjectOptions
@@ -188,6 +190,39 @@ def test_download_delivery(project, stub_classes, tmp_path):
     assert fetch and "sha256sum --check" in fetch[0]["run"]
     assert "model/" in (root / ".gitignore").read_text()
     tc.compile_project(root, PACKAGE, stub_classes, tmp_path / "work")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_downloads_recover_from_every_leftover(project, stub_classes, tmp_path):
+    """The generated ModelStore, run on the JVM against a local server that answers Range requests
+    as real servers do: corrupt bytes are never kept, a full-size leftover or a wrong installed
+    file does not dead-end (HTTP 416 forever / a throw on every launch), and a partial resumes."""
+    port = _free_port()
+    root = _render_with_delivery(project, tmp_path / "dl", "download", f"http://127.0.0.1:{port}/demo.litertlm")
+    classes = tc.compile_project(root, PACKAGE, stub_classes, tmp_path / "work")
+    harness = tmp_path / "harness"
+    tc.compile_kotlin([REPO / "tests/harness/ModelStoreHarness.kt"], harness,
+                      tc.classpath(classes, stub_classes, tc.kotlin_runtime_jars()))
+    (model,) = (project.path / "llm/src/main/assets").glob("*.litertlm")
+    done = subprocess.run(
+        ["java", "-cp", tc.classpath(harness, classes, stub_classes, tc.kotlin_runtime_jars()), "ModelStoreHarnessKt",
+         str(model), str(port), str(tmp_path / "files")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = {line.split(" ", 1)[0]: line.split(" ")[1:] for line in done.stdout.splitlines()}
+    size = model.stat().st_size
+    assert lines["fresh"] == ["ok"]
+    assert lines["tampered"] == ["ModelIntegrityException", "false", "ok"]
+    assert lines["fullpart"] == ["ok", "0"]  # no Range past the end was asked for
+    assert lines["wronginstalled"] == ["ok", "ok"]
+    assert lines["resumed"] == ["ok", f"bytes={size // 2}-"]
+    assert (tmp_path / "files" / "models" / model.name).read_bytes() == model.read_bytes()
 
 
 def test_sideload_delivery_documents_adb_push(project, tmp_path):

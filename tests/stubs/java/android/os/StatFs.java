@@ -1,11 +1,17 @@
+// Stub of android.os.StatFs (API 36 signatures, the subset generated code uses). On the host it
+// answers from java.io.File, so the generated ModelStore can run in JVM tests.
 package android.os;
 
+import java.io.File;
+
 public class StatFs {
+    private final File path;
+
     public StatFs(String path) {
-        throw new UnsupportedOperationException("stub");
+        this.path = new File(path);
     }
 
     public long getAvailableBytes() {
-        throw new UnsupportedOperationException("stub");
+        return path.getUsableSpace();
     }
 }
