@@ -206,7 +206,7 @@ def test_downloads_recover_from_every_leftover(project, stub_classes, tmp_path):
     root = _render_with_delivery(project, tmp_path / "dl", "download", f"http://127.0.0.1:{port}/demo.litertlm")
     classes = tc.compile_project(root, PACKAGE, stub_classes, tmp_path / "work")
     harness = tmp_path / "harness"
-    tc.compile_kotlin([REPO / "tests/harness/ModelStoreHarness.kt"], harness,
+    tc.compile_kotlin([REPO / "tests/harness/ModelStoreHarness.kt", REPO / "tests/harness/HostActivityManager.kt"], harness,
                       tc.classpath(classes, stub_classes, tc.kotlin_runtime_jars()))
     (model,) = (project.path / "llm/src/main/assets").glob("*.litertlm")
     done = subprocess.run(
@@ -222,6 +222,8 @@ def test_downloads_recover_from_every_leftover(project, stub_classes, tmp_path):
     assert lines["fullpart"] == ["ok", "0"]  # no Range past the end was asked for
     assert lines["wronginstalled"] == ["ok", "ok"]
     assert lines["resumed"] == ["ok", f"bytes={size // 2}-"]
+    # The memory gate refuses before any byte is fetched, and lets a user's explicit choice through.
+    assert lines["gate"] == ["refused", "false", "past-gate", "true"]
     assert (tmp_path / "files" / "models" / model.name).read_bytes() == model.read_bytes()
 
 

@@ -127,6 +127,9 @@ def common_context(generation: Generation) -> dict[str, Any]:
         "num_params": job.spec.num_params,
         "profile_id": profile.id,
         "profile_name": UserText(profile.name),
+        # What the plan assumed one app may use on the profile's device, and its RAM: the app
+        # scales that share to the RAM of the device it runs on (the memory gate's ceiling).
+        "profile_memory": {"ram_bytes": profile.total_ram_bytes, "app_bytes": profile.app_memory_bytes},
         "engine": generation.engine,
         "plan": {
             "runtime": plan.runtime,

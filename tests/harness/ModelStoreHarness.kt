@@ -1,16 +1,20 @@
 // Drives the generated ModelStore (compiled from a project with download delivery) against a
 // local HTTP server that honours Range requests as real servers do (206, or 416 past the end).
 // args: model file, port the project's DOWNLOAD_URL names, folder for the app's files.
+import android.app.HostActivityManager
 import android.content.Context
 import android.content.res.AssetManager
+import com.example.demo.llm.InsufficientMemoryException
+import com.example.demo.llm.MemoryDecision
 import com.example.demo.llm.ModelStore
+import com.example.demo.llm.OnDeviceLlm
 import com.sun.net.httpserver.HttpServer
 import java.io.File
 import java.net.InetSocketAddress
 import kotlinx.coroutines.runBlocking
 
-class HostContext(private val root: File) : Context() {
-    override fun getSystemService(name: String?): Any? = null
+class HostContext(private val root: File, private val memory: HostActivityManager? = null) : Context() {
+    override fun getSystemService(name: String?): Any? = memory
     override fun getExternalFilesDir(type: String?): File = root
     override fun getFilesDir(): File = root
     override fun getCacheDir(): File = root
@@ -81,6 +85,28 @@ fun main(args: Array<String>) {
     reset()
     target.writeBytes(ByteArray(model.size))
     println("wronginstalled " + attempt() + " " + attempt())
+
+    // The memory gate runs before the download: a phone that cannot hold the model fetches nothing.
+    reset()
+    ranges.clear()
+    val smallPhone = HostContext(File(args[2]), HostActivityManager(availableBytes = 1L shl 20, totalBytes = 1L shl 20))
+    val gate = try {
+        runBlocking { OnDeviceLlm(smallPhone).prepare() }
+        "loaded"
+    } catch (error: InsufficientMemoryException) {
+        if (error.decision is MemoryDecision.TooLarge) "refused" else "other-decision"
+    }
+    val fetchedWhenRefused = target.exists() || partial.exists()
+    // Chosen by the user: past the gate, the download runs (loading then fails in the stub runtime).
+    val forced = try {
+        runBlocking { OnDeviceLlm(smallPhone).prepare(allowInsufficientMemory = true) }
+        "loaded"
+    } catch (error: InsufficientMemoryException) {
+        "refused"
+    } catch (error: Throwable) {
+        "past-gate"
+    }
+    println("gate " + gate + " " + fetchedWhenRefused + " " + forced + " " + target.exists())
 
     // An interrupted download resumes with a Range request from where it stopped.
     reset()
