@@ -19,9 +19,17 @@ class ChatFormat:
     user_suffix: str = ""
     assistant_prefix: str = ""
     from_template: bool = False
+    # What closes an assistant reply before the next user turn (ChatML: "<|im_end|>\n"). The
+    # model ends its reply with an end-of-generation token the runtime does not decode, so an
+    # engine that keeps the conversation in its KV cache adds this before the next turn.
+    assistant_suffix: str = ""
 
     def format_user_turn(self, message: str) -> str:
         return self.user_prefix + message + self.user_suffix + self.assistant_prefix
+
+    def format_next_user_turn(self, message: str) -> str:
+        """A user turn that follows a reply already in the conversation."""
+        return self.assistant_suffix + self.format_user_turn(message)
 
 
 def chat_format_of(tokenizer) -> ChatFormat:
@@ -38,7 +46,21 @@ def chat_format_of(tokenizer) -> ChatFormat:
     if turn.count(_SENTINEL) != 1 or not with_reply.startswith(turn):
         return ChatFormat()
     prefix, suffix = turn.split(_SENTINEL)
-    return ChatFormat(prefix, suffix, with_reply[len(turn):], from_template=True)
+    assistant_prefix = with_reply[len(turn):]
+    return ChatFormat(prefix, suffix, assistant_prefix, from_template=True,
+                      assistant_suffix=_assistant_suffix(tokenizer))
+
+
+def _assistant_suffix(tokenizer) -> str:
+    """The text a template puts after an assistant reply (what closes the turn)."""
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": _SENTINEL}]
+    try:
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # templates that refuse an assistant turn: replies run on without a closer
+        return ""
+    if rendered.count(_SENTINEL) != 1:
+        return ""
+    return rendered.split(_SENTINEL, 1)[1]
 
 
 def chat_format_for_model(model_dir: Path) -> ChatFormat:

@@ -14,10 +14,12 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import android_toolchain as tc
 from conftest import REPO, run_cli, tree_snapshot
+from sdk_gen.chat import chat_format_for_model
 from sdk_gen.conversion import ConversionRequest
 from sdk_gen.platforms.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
@@ -290,6 +292,10 @@ def test_bridge_streams_text_exactly_as_the_whole_would_decode(android_project, 
             assert chunk, case
 
 
+NEXT_MESSAGE = "And then?"
+REPLY_CAP = 24  # tokens per reply in the multi-turn chat, so several turns fit the context
+
+
 def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts: list[str], chat_message: str) -> list[str]:
     """Build the generated bridge with g++ and the generated Kotlin with kotlinc, run the harness
     on the JVM over the project's GGUF, and return its output lines."""
@@ -306,12 +312,26 @@ def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts:
     (model_file,) = (project_root / "llm/src/main/assets").glob("*.gguf")
     done = subprocess.run(
         ["java", f"-Djava.library.path={native}", "-cp", tc.classpath(harness, classes, tc.kotlin_runtime_jars()),
-         "LlamaCppHarnessKt", str(model_file), str(work / "prompts.txt"), str(GREEDY_STEPS), chat_message],
+         "LlamaCppHarnessKt", str(model_file), str(work / "prompts.txt"), str(GREEDY_STEPS), chat_message,
+         NEXT_MESSAGE, str(REPLY_CAP)],
         capture_output=True, text=True, timeout=300, cwd=work,  # a JVM crash log lands in the test's folder
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    kinds = ("ids", "flow", "cancelled", "again", "slow", "resent", "closed")
+    kinds = ("ids", "flow", "cancelled", "again", "slow", "resent", "closed", "turns", "contextfull")
     return [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in kinds]
+
+
+def continue_greedy(llm, steps: int, stop: StopRule) -> list[int]:
+    """Greedy tokens after what `llm` has evaluated, decoding each as the engine does (one at a
+    time; an end-of-generation token is not decoded)."""
+    generated: list[int] = []
+    for _ in range(steps):
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        generated.append(token)
+        if stop.hit(generated):
+            break
+        llm.eval([token])
+    return stop.strip(generated)
 
 
 def eog_stop(llm) -> StopRule:
@@ -364,6 +384,24 @@ def test_jni_bridge_on_the_jvm_generates_what_pytorch_does(android_project, demo
     assert base64.b64decode(outputs["resent"][0]).decode("utf-8") == full
     refused, closing = outputs["closed"][0], base64.b64decode(outputs["closed"][1]).decode("utf-8")
     assert refused == "yes" and closing and full.startswith(closing)
+
+    # Multi-turn chat: the second reply continues the conversation in llama.cpp's KV cache, after
+    # the template's closer for the first reply, exactly as llama.cpp decodes the same turns.
+    chat_format = chat_format_for_model(demo_model)
+    assert chat_format.assistant_suffix  # ChatML: "<|im_end|>\n"
+    llm.reset()
+    llm.eval(chat_ids)
+    first_ids = continue_greedy(llm, REPLY_CAP, stop)
+    second_turn = llm.tokenize(chat_format.format_next_user_turn(NEXT_MESSAGE).encode(), add_bos=False, special=True)
+    llm.eval(second_turn)
+    second_ids = continue_greedy(llm, REPLY_CAP, stop)
+    first, second = (base64.b64decode(text).decode("utf-8") for text in outputs["turns"])
+    assert first == llm.detokenize(first_ids).decode("utf-8", errors="replace")
+    assert second == llm.detokenize(second_ids).decode("utf-8", errors="replace") and second
+    # A full context is a typed error after as many turns as fit, and a new chat starts clean.
+    verdict, turns, fresh = outputs["contextfull"]
+    assert verdict == "ContextFullException" and 2 < int(turns) < 100
+    assert base64.b64decode(fresh).decode("utf-8") == first
 
 
 @pytest.mark.slow

@@ -154,6 +154,7 @@ def common_context(generation: Generation) -> dict[str, Any]:
             "user_prefix": UserText(generation.chat.user_prefix),
             "user_suffix": UserText(generation.chat.user_suffix),
             "assistant_prefix": UserText(generation.chat.assistant_prefix),
+            "assistant_suffix": UserText(generation.chat.assistant_suffix),
             "example_turn": UserText(generation.chat.format_user_turn("Hello")),
         },
         "verification": verification_summary(result),

@@ -1,5 +1,6 @@
 // Drives the generated LlamaCppEngine (compiled from the generated project) through its JNI
 // bridge on the host JVM. Reads base64 prompts, one per line; prints what the engine produced.
+import com.example.demo.llm.ContextFullException
 import com.example.demo.llm.EngineSettings
 import com.example.demo.llm.LlamaCppEngine
 import java.io.File
@@ -38,9 +39,11 @@ fun main(args: Array<String>) {
     }
     // A collector that stops early cancels the native loop; the engine must stay usable after.
     val firstPieces = runBlocking {
+        engine.reset()
         engine.generate(chat).take(2).toList()
     }
     val again = runBlocking {
+        engine.reset()
         engine.generate(chat).toList().joinToString("")
     }
     println("flow " + encode(full))
@@ -49,12 +52,14 @@ fun main(args: Array<String>) {
 
     // A collector far slower than the model: every piece still arrives (no buffer overflows).
     val slow = runBlocking {
+        engine.reset()
         engine.generate(chat).onEach { Thread.sleep(15) }.toList().joinToString("")
     }
     println("slow " + encode(slow))
 
     // Stop, then send at once (what a quick user does): the new reply must not overlap the old one.
     val resent = runBlocking {
+        engine.reset()
         val started = CountDownLatch(1)
         val first = launch(Dispatchers.Default) {
             engine.generate(chat).collect { started.countDown() }
@@ -62,13 +67,39 @@ fun main(args: Array<String>) {
         started.await(60, TimeUnit.SECONDS)
         engine.cancel()
         first.cancel()
+        engine.reset() // queued behind the stopped reply, then a new chat
         engine.generate(chat).toList().joinToString("")
     }
     println("resent " + encode(resent))
 
+    // A chat: each reply stays in the conversation and the next message follows it; when the
+    // context is full, a typed error says so, and a new chat works again.
+    val chatty = LlamaCppEngine(File(args[0]), settings.copy(maxReplyTokens = args[5].toInt()))
+    runBlocking {
+        chatty.load()
+        val first = chatty.generate(chat).toList().joinToString("")
+        val second = chatty.generate(args[4]).toList().joinToString("")
+        println("turns " + encode(first) + " " + encode(second))
+        var turns = 2
+        val full = try {
+            while (turns < 100) {
+                chatty.generate(args[4]).toList()
+                turns += 1
+            }
+            "never"
+        } catch (error: ContextFullException) {
+            "ContextFullException"
+        }
+        chatty.reset()
+        val fresh = chatty.generate(chat).toList().joinToString("")
+        println("contextfull " + full + " " + turns + " " + encode(fresh))
+    }
+    chatty.close()
+
     // Close while a reply streams (the screen goes away mid-reply): close waits for the native
     // loop to stop, then frees; nothing crashes, and the engine refuses further use.
     val closing = runBlocking {
+        engine.reset()
         val started = CountDownLatch(1)
         val reply = async(Dispatchers.Default) {
             val pieces = StringBuilder()
