@@ -84,9 +84,13 @@ def test_versions_are_pinned_in_the_catalog(project):
     assert "gradle-8.13-bin.zip" in wrapper
 
 
-def test_sdk_levels_come_from_the_profile(project):
+def test_min_sdk_is_the_runtime_s_not_the_profile_s(project):
+    # Pixel 8 launched with Android 14 (API 34), but LiteRT-LM serves API 24 and up: an SDK
+    # that refused older phones would turn away devices it can serve.
+    for module in ("app", "llm"):
+        build = (project.path / module / "build.gradle.kts").read_text()
+        assert "minSdk = 24" in build, module
     build = (project.path / "app/build.gradle.kts").read_text()
-    assert "minSdk = 34" in build  # Pixel 8 launched with Android 14 (API 34)
     assert "targetSdk = 36" in build and "compileSdk = 36" in build
 
 
@@ -96,6 +100,15 @@ def test_every_kotlin_file_compiles_and_the_jvm_unit_tests_pass(project, stub_cl
                           tc.classpath(classes, tc.kotlin_runtime_jars(), tc.junit_jars()))
     match = re.search(r"OK \((\d+) tests\)", report)
     assert match and int(match.group(1)) >= 14, report
+    # Edge to edge (forced by Android 15 at targetSdk 35+): the compiled screen asks for it and
+    # pads for the system bars and the keyboard, read from the bytecode javap prints.
+    compiled = "\n".join(
+        subprocess.run(["javap", "-c", "-p", "-cp", str(classes), f"{PACKAGE}.{path.stem}"],
+                       capture_output=True, text=True, check=True).stdout
+        for path in (classes / PACKAGE.replace(".", "/")).glob("MainActivity*.class")
+    )
+    for call in ("enableEdgeToEdge", "Scaffold", "imePadding", "consumeWindowInsets"):
+        assert call in compiled, call
 
 
 def test_baked_in_figures_match_the_plan_and_the_artifact(project):

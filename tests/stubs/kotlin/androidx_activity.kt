@@ -13,3 +13,14 @@ open class ComponentActivity : android.app.Activity() {
 }
 
 inline fun <reified VM : ViewModel> ComponentActivity.viewModels(): Lazy<VM> = throw UnsupportedOperationException("stub")
+
+// Edge-to-edge (activity 1.8+): what Android 15 forces at targetSdk 35+, done explicitly so older
+// releases draw the same way.
+class SystemBarStyle private constructor()
+
+fun ComponentActivity.enableEdgeToEdge(
+    statusBarStyle: SystemBarStyle? = null,
+    navigationBarStyle: SystemBarStyle? = null,
+) {
+    throw UnsupportedOperationException("stub")
+}

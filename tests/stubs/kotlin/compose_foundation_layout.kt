@@ -33,3 +33,12 @@ fun Modifier.padding(all: Dp): Modifier = this
 fun Modifier.padding(start: Dp = Dp(0f), top: Dp = Dp(0f), end: Dp = Dp(0f), bottom: Dp = Dp(0f)): Modifier = this
 
 fun Modifier.padding(horizontal: Dp = Dp(0f), vertical: Dp = Dp(0f)): Modifier = this
+
+// Insets (foundation-layout 1.7): padding from a Scaffold, and the keyboard's (IME) inset.
+interface PaddingValues
+
+fun Modifier.padding(paddingValues: PaddingValues): Modifier = this
+
+fun Modifier.consumeWindowInsets(paddingValues: PaddingValues): Modifier = this
+
+fun Modifier.imePadding(): Modifier = this

@@ -43,3 +43,15 @@ fun OutlinedTextField(
 ) {
     throw UnsupportedOperationException("stub")
 }
+
+// Scaffold (material3 1.3): the slots the generated app uses; the body gets the bars' and the
+// system's insets as PaddingValues.
+@Composable
+fun Scaffold(
+    modifier: Modifier = Modifier,
+    topBar: @Composable () -> Unit = {},
+    bottomBar: @Composable () -> Unit = {},
+    content: @Composable (androidx.compose.foundation.layout.PaddingValues) -> Unit,
+) {
+    throw UnsupportedOperationException("stub")
+}
