@@ -232,6 +232,35 @@ def test_android_project_builds_llama_cpp_from_the_pinned_sdist(android_project)
     for path in [root / "llm/build.gradle.kts", *root.glob("llm/src/main/kotlin/**/LlamaCpp*.kt")]:
         assert tc.tree_sitter_errors(path, "kotlin") == [], path
     assert not list(root.rglob("LiteRtLmEngine.kt")) and not list(root.rglob("MediaPipeLlmEngine.kt"))
+    assert f'ndkVersion = "{toolchain.ANDROID_NDK_VERSION}"' in gradle and "FETCHCONTENT_BASE_DIR" in gradle
+
+
+def test_android_cmake_project_configures_with_cpu_variants_and_16k_pages(android_project, tmp_path):
+    """CMake (the host's) configures the generated project against the pinned sdist's llama.cpp:
+    the CPU backend in loadable variants (GGML_BACKEND_DL needs shared libraries, or llama.cpp's
+    CMake stops) and every library linked for 16 KB pages."""
+    cmake = shutil.which("cmake")
+    assert cmake, "cmake is missing; run scripts/setup.sh"
+    source = android_project.path / "llm/src/main/cpp"
+    # The sdist's layout (llama.cpp under vendor/), from sdkgen's unpacked copy: nothing is fetched.
+    sdist = tmp_path / "sdist"
+    (sdist / "vendor").mkdir(parents=True)
+    (sdist / "vendor" / "llama.cpp").symlink_to(toolchain.llama_cpp_dir())
+    done = subprocess.run(
+        [cmake, "-S", str(source), "-B", str(tmp_path / "build"), "-DCMAKE_BUILD_TYPE=Release",
+         f"-DFETCHCONTENT_SOURCE_DIR_LLAMA_CPP_PYTHON={sdist}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    cache = (tmp_path / "build" / "CMakeCache.txt").read_text()
+    for setting in ("GGML_BACKEND_DL:BOOL=ON", "GGML_CPU_ALL_VARIANTS:BOOL=ON", "BUILD_SHARED_LIBS:BOOL=ON"):
+        assert setting in cache, setting
+    # The link lines CMake wrote: the bridge and every CPU variant library get the 16 KB flag.
+    links = {path.parent.name: path.read_text() for path in (tmp_path / "build").rglob("link.txt")}
+    variants = [name for name in links if name.startswith("ggml-cpu-")]
+    assert len(variants) >= 2, sorted(links)
+    for name in ["sdkgen_llama.dir", *variants]:
+        assert "max-page-size=16384" in links[name], name
 
 
 @pytest.mark.parametrize("quant, mapped", [("f16", "true"), ("q8_0", "true"), ("q4_0", "false"), ("q4_k_m", "false")])
@@ -302,7 +331,7 @@ def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts:
     native = work / "native"
     native.mkdir()
     tc.build_shared_library([project_root / "llm/src/main/cpp/llama_bridge.cpp"], native / "libsdkgen_llama.so",
-                            tc.jni_include_dirs() + toolchain.include_dirs(), toolchain.library_dir(), ["llama"])
+                            tc.jni_include_dirs() + toolchain.include_dirs(), toolchain.library_dir(), ["llama", "ggml"])
     classes = tc.compile_project(project_root, PACKAGE, stub_classes, work / "project")
     harness = work / "harness"
     tc.compile_kotlin([REPO / "tests/harness/LlamaCppHarness.kt"], harness, tc.classpath(classes, tc.kotlin_runtime_jars()))

@@ -3,6 +3,7 @@
 // args: model file, port the project's DOWNLOAD_URL names, folder for the app's files.
 import android.app.HostActivityManager
 import android.content.Context
+import android.content.pm.ApplicationInfo
 import android.content.res.AssetManager
 import com.example.demo.llm.InsufficientMemoryException
 import com.example.demo.llm.MemoryDecision
@@ -21,6 +22,7 @@ class HostContext(private val root: File, private val memory: HostActivityManage
     override fun getAssets(): AssetManager = throw UnsupportedOperationException("no assets on the host")
     override fun getApplicationContext(): Context = this
     override fun getPackageName(): String = "com.example.demo"
+    override fun getApplicationInfo(): ApplicationInfo = ApplicationInfo().also { it.nativeLibraryDir = root.path }
 }
 
 fun main(args: Array<String>) {

@@ -63,6 +63,7 @@ def project_settings(quant: str) -> dict:
         "version": toolchain.VERSION,
         "sdist_url": toolchain.SDIST_URL,
         "sdist_sha256": toolchain.SDIST_SHA256,
+        "ndk_version": toolchain.ANDROID_NDK_VERSION,
         "use_mmap": use_mmap(quant),
     }
 

@@ -24,6 +24,8 @@ SDIST_URL = (
     + SDIST_NAME
 )
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+# The Android NDK the generated project builds llama.cpp with (r28c: 16 KB page alignment by default).
+ANDROID_NDK_VERSION = "28.2.13676358"
 # Inside the sdist: where llama.cpp's own tree sits.
 LLAMA_CPP_SUBDIR = f"llama_cpp_python-{VERSION}/vendor/llama.cpp"
 

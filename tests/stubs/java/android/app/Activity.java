@@ -17,4 +17,5 @@ public class Activity extends Context {
     @Override public AssetManager getAssets() { throw new UnsupportedOperationException("stub"); }
     @Override public Context getApplicationContext() { throw new UnsupportedOperationException("stub"); }
     @Override public String getPackageName() { throw new UnsupportedOperationException("stub"); }
+    @Override public android.content.pm.ApplicationInfo getApplicationInfo() { throw new UnsupportedOperationException("stub"); }
 }

@@ -14,4 +14,5 @@ public class Application extends Context {
     @Override public AssetManager getAssets() { throw new UnsupportedOperationException("stub"); }
     @Override public Context getApplicationContext() { throw new UnsupportedOperationException("stub"); }
     @Override public String getPackageName() { throw new UnsupportedOperationException("stub"); }
+    @Override public android.content.pm.ApplicationInfo getApplicationInfo() { throw new UnsupportedOperationException("stub"); }
 }

@@ -1,6 +1,7 @@
 // Stub of android.content.Context (API 36 signatures, the subset generated code uses).
 package android.content;
 
+import android.content.pm.ApplicationInfo;
 import android.content.res.AssetManager;
 import java.io.File;
 
@@ -20,4 +21,6 @@ public abstract class Context {
     public abstract Context getApplicationContext();
 
     public abstract String getPackageName();
+
+    public abstract ApplicationInfo getApplicationInfo();
 }
