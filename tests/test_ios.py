@@ -1,8 +1,10 @@
 """`sdkgen ios`: the Swift package and the XcodeGen app, checked with the tools this machine has.
 
-No Swift compiler exists here, so Swift files are parsed with tree-sitter-swift (zero ERROR
-nodes), plists round-trip through plistlib, project.yml validates against a schema this suite
-owns, and the memory decision's thresholds are computed and checked here from the plan.
+Swift files are parsed with tree-sitter-swift (zero ERROR nodes; the SwiftUI views are checked only
+this way), plists round-trip through plistlib, project.yml validates against a schema this suite
+owns and is read the way XcodeGen reads it, and the memory decision's thresholds are computed and
+checked here from the plan. tests/test_swift.py compiles the rest with a real Swift 6 and runs the
+generated XCTests.
 """
 
 from __future__ import annotations
@@ -81,7 +83,10 @@ def test_project_layout(project):
     assert not (root / "App/Sources/MediaPipeLLMEngine.swift").exists()
     assert not (root / "Podfile").exists()  # LiteRT-LM comes through SwiftPM
     artifact = project.conversion.job.artifact_name
-    assert (root / "App/Resources" / artifact).is_file() and (root / "Tests/LLMKitTests/Resources" / artifact).is_file()
+    # One copy of the model in the repository: the package's smoke test reads it, the app bundles it.
+    assert [p.relative_to(root).as_posix() for p in root.rglob(artifact)] == [f"Tests/LLMKitTests/Resources/{artifact}"]
+    app_sources = yaml.safe_load((root / "project.yml").read_text())["targets"]["DemoChat"]["sources"]
+    assert {"path": f"Tests/LLMKitTests/Resources/{artifact}", "buildPhase": "resources"} in app_sources
 
 
 def test_every_swift_file_parses(project):
@@ -91,7 +96,7 @@ def test_every_swift_file_parses(project):
 def test_package_pins_the_runtime(project):
     package = (project.path / "Package.swift").read_text()
     assert '.package(url: "https://github.com/google-ai-edge/LiteRT-LM.git", exact: "0.18.0")' in package
-    assert ".iOS(.v17)" in package  # the iPhone 15 Pro profile ships iOS 17
+    assert '.iOS("17.0")' in package  # the iPhone 15 Pro profile ships iOS 17
 
 
 def test_plists_round_trip(project):
@@ -109,7 +114,7 @@ def test_project_yml_validates_and_points_at_real_paths(project):
     jsonschema.validate(spec, SCHEMA)
     app = spec["targets"]["DemoChat"]
     for source in app["sources"]:
-        assert (project.path / source["path"]).is_dir()
+        assert (project.path / source["path"]).exists(), source
     assert (project.path / app["info"]["path"]).is_file() and (project.path / app["entitlements"]["path"]).is_file()
     assert app["settings"]["base"]["PRODUCT_BUNDLE_IDENTIFIER"] == BUNDLE_ID
     assert spec["packages"]["LLMKit"]["path"] == "."
@@ -120,6 +125,73 @@ def test_the_schema_rejects_a_misspelled_key(project):
     spec["targets"]["DemoChat"]["sorces"] = spec["targets"]["DemoChat"].pop("sources")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(spec, SCHEMA)
+
+
+# --- the project as XcodeGen writes it ----------------------------------------------------------
+# `xcodegen generate` (yonaskolb/XcodeGen, Sources/XcodeGenKit/FileWriter.swift at 0f580363 and
+# InfoPlistGenerator.swift at 1631236b) rewrites `info.path` with its defaults for the target type
+# overlaid by `info.properties`, and `entitlements.path` with `entitlements.properties` alone. A key
+# only in the template's file is lost when the user runs it.
+XCODEGEN_INFO_DEFAULTS = {
+    "CFBundleIdentifier": "$(PRODUCT_BUNDLE_IDENTIFIER)", "CFBundleInfoDictionaryVersion": "6.0",
+    "CFBundleExecutable": "$(EXECUTABLE_NAME)", "CFBundleName": "$(PRODUCT_NAME)",
+    "CFBundleDevelopmentRegion": "$(DEVELOPMENT_LANGUAGE)", "CFBundleShortVersionString": "1.0", "CFBundleVersion": "1",
+}
+XCODEGEN_PACKAGE_TYPES = {"application": "APPL", "bundle.unit-test": "BNDL", "bundle.ui-testing": "BNDL", "framework": "FMWK"}
+
+
+def xcodegen_plists(root: Path) -> dict[str, dict]:
+    """The plist files `xcodegen generate` writes for project.yml, by path."""
+    spec = yaml.safe_load((root / "project.yml").read_text())
+    written = {}
+    for target in spec["targets"].values():
+        if "info" in target:
+            defaults = dict(XCODEGEN_INFO_DEFAULTS)
+            if target["type"] in XCODEGEN_PACKAGE_TYPES:
+                defaults["CFBundlePackageType"] = XCODEGEN_PACKAGE_TYPES[target["type"]]
+            written[target["info"]["path"]] = {**defaults, **(target["info"].get("properties") or {})}
+        if "entitlements" in target:
+            written[target["entitlements"]["path"]] = dict(target["entitlements"].get("properties") or {})
+    return written
+
+
+def test_xcodegen_keeps_the_info_plist_keys(project):
+    info = xcodegen_plists(project.path)["App/Info.plist"]
+    assert info["CFBundleDisplayName"] == "Demo Chat" and info["SDKGenModelName"] == "demo"
+    assert info["UILaunchScreen"] == {} and info["LSRequiresIPhoneOS"] is True
+    # The file in the repository is what XcodeGen will write, so nothing changes when it runs.
+    assert plistlib.loads((project.path / "App/Info.plist").read_bytes()) == info
+
+
+def test_xcodegen_keeps_the_memory_entitlement(project, tmp_path):
+    assert xcodegen_plists(project.path)["App/DemoChat.entitlements"] == {}
+    out = render_entitled(project, tmp_path / "entitled")
+    entitlements = xcodegen_plists(out)["App/DemoChat.entitlements"]
+    assert entitlements == {"com.apple.developer.kernel.increased-memory-limit": True}
+    assert plistlib.loads((out / "App/DemoChat.entitlements").read_bytes()) == entitlements
+
+
+def test_swift_version_is_one_xcode_accepts(project):
+    spec = yaml.safe_load((project.path / "project.yml").read_text())
+    for target in spec["targets"].values():
+        version = target.get("settings", {}).get("base", {}).get("SWIFT_VERSION")
+        assert version is None or version in ("4.0", "4.2", "5.0", "6.0"), version
+
+
+def test_hosted_tests_do_not_link_llmkit_a_second_time(project):
+    spec = yaml.safe_load((project.path / "project.yml").read_text())
+    tests = spec["targets"]["DemoChatTests"]
+    assert tests["dependencies"] == [{"target": "DemoChat"}]  # the host app links LLMKit once
+    assert {"package": "LLMKit"} in spec["targets"]["DemoChat"]["dependencies"]
+
+
+def test_deployment_targets_agree(project):
+    spec = yaml.safe_load((project.path / "project.yml").read_text())
+    package = (project.path / "Package.swift").read_text()
+    target = spec["options"]["deploymentTarget"]["iOS"]
+    assert f'.iOS("{target}")' in package
+    if (project.path / "Podfile").exists():
+        assert f"platform :ios, '{target}'" in (project.path / "Podfile").read_text()
 
 
 def test_workflow_runs_package_tests_and_simulator_tests(project):
@@ -145,20 +217,24 @@ def test_memory_plan_thresholds(project):
     assert f"XCTAssertEqual(plan.minAvailableBytes, {plan['min_available_bytes']})" in tests
 
 
-def test_entitlement_and_readme_when_the_plan_needs_it(project, tmp_path):
+def render_entitled(project, out: Path) -> Path:
+    """The same conversion, rendered as if the plan needed the larger limit (a Phi-2 on an iPhone 15 Pro does)."""
     from sdk_gen.platforms import get_platform
     from sdk_gen.render import render_tree
     from sdk_gen.resources import data_dir
 
-    # Same conversion, rendered as if the plan needed the larger limit (a Phi-2 on an iPhone 15 Pro does).
     generation = project.generation
     plan_result = generation.conversion.plan
     entitled_plan = replace(plan_result, plan=replace(plan_result.plan, memory_entitlement=True))
     conversion = replace(generation.conversion, plan=entitled_plan)
     generation = replace(generation, conversion=conversion)
     platform = get_platform("ios")
-    out = tmp_path / "entitled"
     render_tree(data_dir("templates") / "ios", out, platform.context(generation), platform.path_vars(generation))
+    return out
+
+
+def test_entitlement_and_readme_when_the_plan_needs_it(project, tmp_path):
+    out = render_entitled(project, tmp_path / "entitled")
     entitlements = plistlib.loads((out / "App/DemoChat.entitlements").read_bytes())
     assert entitlements == {"com.apple.developer.kernel.increased-memory-limit": True}
     readme = (out / "README.md").read_text()
@@ -223,6 +299,8 @@ def test_hostile_names(demo_model, tmp_path, cache_dir):
     assert swift_string_value(info, "modelName") == HOSTILE_MODEL_DIR
     plist = plistlib.loads((root / "App/Info.plist").read_bytes())
     assert plist["CFBundleDisplayName"] == HOSTILE_APP_NAME and plist["SDKGenModelName"] == HOSTILE_MODEL_DIR
+    written = xcodegen_plists(root)["App/Info.plist"]  # what `xcodegen generate` writes from project.yml
+    assert written["CFBundleDisplayName"] == HOSTILE_APP_NAME and written["SDKGenModelName"] == HOSTILE_MODEL_DIR
     spec = yaml.safe_load((root / "project.yml").read_text())
     jsonschema.validate(spec, SCHEMA)
     # The target name is also the Swift module name tests import: letters and digits only.

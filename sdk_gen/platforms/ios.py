@@ -25,7 +25,11 @@ class IosVersions:
 
 
 # The oldest iOS each runtime's Apple package supports.
-ENGINE_MIN_IOS = {"litertlm": (15, 0), "mediapipe": (15, 0), "llamacpp": (15, 0), "mlc": (15, 0)}
+# llama.cpp: its build-xcframework.sh builds for IOS_MIN_OS_VERSION=16.4 and MACOS_MIN_OS_VERSION=13.3
+# (llama-cpp-python 0.3.36's vendored copy); the generated script checks that before building.
+ENGINE_MIN_IOS = {"litertlm": (15, 0), "mediapipe": (15, 0), "llamacpp": (16, 4), "mlc": (15, 0)}
+# The macOS the package's host tests (`swift test`) need.
+ENGINE_MIN_MACOS = {"litertlm": "13.0", "mediapipe": "13.0", "llamacpp": "13.3", "mlc": "13.0"}
 ENGINE_DISPLAY = {
     "litertlm": "LiteRT-LM", "mediapipe": "MediaPipe LLM Inference", "llamacpp": "llama.cpp", "mlc": "MLC LLM",
 }
@@ -114,10 +118,11 @@ class IosPlatform(Platform):
         name = generation.conversion.job.artifact_name
         if generation.delivery != "bundled":
             return [Path("model") / name]
-        destinations = [Path("App/Resources") / name]
         if generation.engine in ("litertlm", "llamacpp"):
-            destinations.append(Path("Tests/LLMKitTests/Resources") / name)  # the package's host smoke test
-        return destinations
+            # One copy: the package's host smoke test reads it, and project.yml bundles the same file
+            # into the app.
+            return [Path("Tests/LLMKitTests/Resources") / name]
+        return [Path("App/Resources") / name]
 
     def context(self, generation: Generation) -> dict[str, Any]:
         result = generation.conversion
@@ -147,7 +152,7 @@ class IosPlatform(Platform):
             runtime_display=ENGINE_DISPLAY[generation.engine],
             ios={
                 "deployment_target": f"{deployment[0]}.{deployment[1]}",
-                "package_major": min(max(deployment[0], 15), 18),
+                "macos_target": ENGINE_MIN_MACOS[generation.engine],
                 "reason": reason,
                 "device_family": "1,2" if profile.id.startswith("ipad") else "1",
             },
