@@ -80,7 +80,7 @@ def merge_adapter(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
     base model's memory is returned the moment the merge is written.
     """
     from sdk_gen.errors import ConversionFailed
-    from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
+    from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, describe_exit, run_python_module
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path = out_dir.parent / "merge.log"
@@ -91,7 +91,7 @@ def merge_adapter(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
     if code == BAD_INPUT_EXIT + 2:
         raise ToolMissing("merging LoRA adapters needs peft; run scripts/setup.sh (or pip install 'sdkgen[adapters]')")
     if code != 0:
-        raise ConversionFailed(f"merging {adapter.path} into {base_dir} failed: {last_error_line(log_path)}")
+        raise ConversionFailed(f"merging {adapter.path} into {base_dir} failed: {describe_exit(code, log_path)}")
     return out_dir
 
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|FAILED|Traceback|not supported|Unsupported)", re.IGNORECASE)
@@ -26,9 +27,54 @@ class Superseded(Exception):
 _POLL_SECONDS = 0.1
 
 
+class ChildExit(int):
+    """A child's exit code (an int, as before) that also knows the signal that ended it, if any,
+    and the child's peak resident memory (from the kernel's rusage when it was reaped)."""
+
+    signal: int | None
+    peak_rss_bytes: int
+
+    def __new__(cls, code: int, peak_rss_bytes: int = 0) -> "ChildExit":
+        value = super().__new__(cls, code)
+        value.signal = -code if code < 0 else None
+        value.peak_rss_bytes = peak_rss_bytes
+        return value
+
+
+def _reap(child: subprocess.Popen, timeout: float | None) -> ChildExit:
+    """Wait for ``child`` like Popen.wait, but through wait4 so its peak memory is known."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid == child.pid:
+            code = os.waitstatus_to_exitcode(status)
+            child.returncode = code
+            return ChildExit(code, usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
+        if deadline is not None and time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(child.args, timeout)
+        time.sleep(0.02)
+
+
+def describe_exit(code: int, log_path: Path) -> str:
+    """Why a child failed, for one line: the signal that killed it (with its measured peak memory
+    and this machine's total, since SIGKILL from nowhere is usually the out-of-memory killer),
+    else the telling line of its log."""
+    if isinstance(code, ChildExit) and code.signal:
+        try:
+            name = signal.Signals(code.signal).name
+        except ValueError:
+            name = f"signal {code.signal}"
+        peak = code.peak_rss_bytes / 2**30
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        cause = " (most likely the kernel's out-of-memory killer)" if code.signal == signal.SIGKILL else ""
+        return (f"it was killed by {name}{cause} after reaching {peak:.1f} GiB of memory; this machine has "
+                f"{total:.1f} GiB: close other programs or use a machine with more memory")
+    return last_error_line(log_path)
+
+
 def run_python_module(
     module: str, args: list[str], log_path: Path, env: dict | None = None, stop: threading.Event | None = None
-) -> int:
+) -> ChildExit:
     """Run ``python -m module args...``; return its exit code. Output goes to ``log_path``.
 
     When ``stop`` is set while the child runs, the child is terminated and Superseded raised.
@@ -47,10 +93,10 @@ def run_python_module(
         )
         try:
             if stop is None:
-                return child.wait()
+                return _reap(child, None)
             while True:
                 try:
-                    return child.wait(timeout=_POLL_SECONDS)
+                    return _reap(child, _POLL_SECONDS)
                 except subprocess.TimeoutExpired:
                     if stop.is_set():
                         _stop(child)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdk_gen.errors import VerificationFailed
-from sdk_gen.subprocess_log import last_error_line, run_python_module
+from sdk_gen.subprocess_log import describe_exit, run_python_module
 from sdk_gen.verify import VerificationResult
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def run_verification(job: "ConversionJob", artifact: Path) -> VerificationResult
         }
         code = run_python_module("sdk_gen.verify_worker", [json.dumps(payload)], log_path)
         if code != 0 or not result_path.is_file():
-            raise VerificationFailed(f"host verification of {artifact.name} crashed: {last_error_line(log_path)}")
+            raise VerificationFailed(f"host verification of {artifact.name} crashed: {describe_exit(code, log_path)}")
         return VerificationResult.from_json(json.loads(result_path.read_text()))
 
 

@@ -146,7 +146,7 @@ class LiteRtRuntime(Runtime):
         import json
 
         from sdk_gen.runtimes.litert.export import export_arguments, recipe_argument, use_lightweight_export
-        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
+        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, describe_exit, run_python_module
 
         export_dir = workdir / "export"
         arguments = export_arguments(
@@ -166,7 +166,7 @@ class LiteRtRuntime(Runtime):
             raise BadInput(refusal)
         produced = export_dir / "model.litertlm"
         if code != 0 or not produced.is_file():
-            raise ConversionFailed(f"litert-torch export failed: {last_error_line(log_path)}")
+            raise ConversionFailed(f"litert-torch export failed: {describe_exit(code, log_path)}")
         if task:
             return Path(task["out"])
         final = workdir / job.artifact_name

@@ -212,7 +212,7 @@ class LlamaCppRuntime(Runtime):
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
         from sdk_gen.runtimes.llamacpp.toolchain import llama_cpp_dir
-        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, last_error_line, run_python_module
+        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, describe_exit, run_python_module
 
         out = workdir / job.artifact_name
         request = {
@@ -228,7 +228,7 @@ class LlamaCppRuntime(Runtime):
         if refusal:
             raise BadInput(refusal)
         if code != 0 or not out.is_file():
-            raise ConversionFailed(f"llama.cpp conversion failed: {last_error_line(log_path)}")
+            raise ConversionFailed(f"llama.cpp conversion failed: {describe_exit(code, log_path)}")
         return out
 
     def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":

@@ -132,7 +132,7 @@ class MlcRuntime(Runtime):
         }
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
-        from sdk_gen.subprocess_log import last_error_line, run_python_module
+        from sdk_gen.subprocess_log import describe_exit, run_python_module
 
         plan = self.build_plan(job)
         out = workdir / job.artifact_name
@@ -149,7 +149,7 @@ class MlcRuntime(Runtime):
         (workdir / "mlc").mkdir(parents=True, exist_ok=True)
         code = run_python_module("sdk_gen.runtimes.mlc.convert", [json.dumps(request)], log_path, stop=stop)
         if code != 0 or not out.is_file():
-            raise ConversionFailed(f"MLC LLM conversion failed: {last_error_line(log_path)}")
+            raise ConversionFailed(f"MLC LLM conversion failed: {describe_exit(code, log_path)}")
         return out
 
     def artifact_figures(self, job: "ConversionJob", artifact: Path) -> dict:
