@@ -185,11 +185,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "$wanted" > "$stamp"
 fi
 
+# The Kotlin pin is sdk_gen/pins.py's: the compiler the tests check generated code with is the
+# one the generated projects build with.
+kotlin_version=$(PYTHONPATH=. "$python" -c 'from sdk_gen import pins; print(pins.KOTLIN)')
 kotlinc=.tools/node_modules/kotlin-compiler/bin/kotlinc
-if [ ! -x "$kotlinc" ]; then
-    log "installing kotlinc 2.4.20 (npm kotlin-compiler) into .tools"
-    attempt "npm install kotlin-compiler@2.4.20 failed" "check access to the npm registry and rerun scripts/setup.sh" \
-        npm install --prefix .tools --no-audit --no-fund --loglevel=error kotlin-compiler@2.4.20
+installed_kotlin=$(sed -n 's/^ *"version": "\([^"]*\)".*/\1/p' .tools/node_modules/kotlin-compiler/package.json 2>/dev/null | head -n 1)
+if [ ! -x "$kotlinc" ] || [ "$installed_kotlin" != "$kotlin_version" ]; then
+    log "installing kotlinc $kotlin_version (npm kotlin-compiler) into .tools"
+    attempt "npm install kotlin-compiler@$kotlin_version failed" "check access to the npm registry and rerun scripts/setup.sh" \
+        npm install --prefix .tools --no-audit --no-fund --loglevel=error "kotlin-compiler@$kotlin_version"
     chmod +x .tools/node_modules/kotlin-compiler/bin/*
 fi
 

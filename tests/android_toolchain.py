@@ -1,6 +1,6 @@
 """The real tools the tests check generated Android code with.
 
-- kotlinc 2.4.20 (npm `kotlin-compiler`, installed by scripts/setup.sh into .tools/)
+- kotlinc at sdk_gen/pins.py's KOTLIN (npm `kotlin-compiler`, installed by scripts/setup.sh into .tools/)
 - javac/java from the JDK, JUnit 4 and Hamcrest from Debian (`junit4`, `libhamcrest-java`)
 - aapt2 with Android's framework resources from Debian (`aapt`, `android-framework-res`)
 - tree-sitter-kotlin from PyPI
@@ -16,6 +16,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from sdk_gen import pins
 
 REPO = Path(__file__).resolve().parent.parent
 STUBS = REPO / "tests" / "stubs"
@@ -36,7 +38,7 @@ def _need(path: Path, how: str) -> Path:
 def kotlinc() -> Path:
     explicit = os.environ.get("SDKGEN_KOTLINC")
     path = Path(explicit) if explicit else REPO / ".tools" / "node_modules" / "kotlin-compiler" / "bin" / "kotlinc"
-    return _need(path, "run scripts/setup.sh (npm install kotlin-compiler@2.4.20 into .tools)")
+    return _need(path, f"run scripts/setup.sh (npm install kotlin-compiler@{pins.KOTLIN} into .tools)")
 
 
 def kotlin_lib() -> Path:

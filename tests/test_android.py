@@ -16,6 +16,7 @@ import yaml
 
 import android_toolchain as tc
 from conftest import REPO, run_cli, tree_snapshot
+from sdk_gen import pins
 from sdk_gen.conversion import ConversionRequest
 from sdk_gen.hashing import sha256_file
 from sdk_gen.platforms.base import ProjectOptions
@@ -76,7 +77,7 @@ def test_project_layout(project):
 def test_versions_are_pinned_in_the_catalog(project):
     catalog = tomllib.loads((project.path / "gradle/libs.versions.toml").read_text())
     versions = catalog["versions"]
-    assert versions["kotlin"] == "2.4.20" and versions["litertlm"] == "0.18.0"
+    assert versions["kotlin"] == pins.KOTLIN and versions["litertlm"] == pins.LITERTLM_PHONE
     for value in versions.values():
         assert re.fullmatch(r"\d+(\.\d+)+", value), value  # no '+', no 'latest.release'
     assert catalog["libraries"]["litertlm-android"]["group"] == "com.google.ai.edge.litertlm"
@@ -177,7 +178,7 @@ def test_mediapipe_task_variant_compiles(demo_model, tmp_path, cache_dir, stub_c
     assert (kotlin / "MediaPipeLlmEngine.kt").is_file() and not (kotlin / "LiteRtLmEngine.kt").exists()
     catalog = tomllib.loads((result.path / "gradle/libs.versions.toml").read_text())
     assert catalog["libraries"]["mediapipe-tasks-genai"]["name"] == "tasks-genai"
-    assert catalog["versions"]["mediapipeGenai"] == "0.10.35"
+    assert catalog["versions"]["mediapipeGenai"] == pins.MEDIAPIPE
     tc.compile_project(result.path, PACKAGE, stub_classes, tmp_path / "work")
 
 
@@ -296,11 +297,13 @@ def test_hostile_names_in_resources_gradle_yaml_and_toml(hostile_project, tmp_pa
     assert toml["model"]["name"] == HOSTILE_MODEL_DIR
     # Android string resources: the escaped text must decode back to the name exactly.
     strings = (root / "app/src/main/res/values/strings.xml").read_text()
-    raw = re.search(r'<string name="app_name">(.*)</string>', strings).group(1)
+    raw = re.search(r'<string name="app_name"[^>]*>(.*)</string>', strings).group(1)
     import html
 
     unescaped = html.unescape(raw)
-    decoded = re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), unescaped)
+    decoded = re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
+                     lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 5
+                     else {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), unescaped)
     assert decoded == HOSTILE_APP_NAME
 
 

@@ -24,6 +24,7 @@ import yaml
 
 import android_toolchain as tc
 from conftest import PUBLISHED_CONFIGS, REPO, run_cli, tree_snapshot
+from sdk_gen import pins
 from sdk_gen.conversion import ConversionRequest
 from sdk_gen.platforms.base import ProjectOptions
 from sdk_gen.platforms.ios import memory_fits
@@ -95,7 +96,7 @@ def test_every_swift_file_parses(project):
 
 def test_package_pins_the_runtime(project):
     package = (project.path / "Package.swift").read_text()
-    assert '.package(url: "https://github.com/google-ai-edge/LiteRT-LM.git", exact: "0.18.0")' in package
+    assert f'.package(url: "https://github.com/google-ai-edge/LiteRT-LM.git", exact: "{pins.LITERTLM_PHONE}")' in package
     assert '.iOS("17.0")' in package  # the iPhone 15 Pro profile ships iOS 17
 
 
@@ -259,7 +260,7 @@ def test_mediapipe_task_variant(demo_model, tmp_path, cache_dir):
     assert (root / "App/Sources/MediaPipeLLMEngine.swift").is_file()
     assert not (root / "Sources/LLMKit/LiteRTLMEngine.swift").exists()
     podfile = (root / "Podfile").read_text()
-    assert "pod 'MediaPipeTasksGenAI', '0.10.35'" in podfile and "pod 'MediaPipeTasksGenAIC', '0.10.35'" in podfile
+    assert f"pod 'MediaPipeTasksGenAI', '{pins.MEDIAPIPE}'" in podfile and f"pod 'MediaPipeTasksGenAIC', '{pins.MEDIAPIPE}'" in podfile
     assert "LiteRT-LM" not in (root / "Package.swift").read_text()
     workflow = yaml.safe_load((root / ".github/workflows/ios.yml").read_text())
     assert "pod install" in " ".join(str(s.get("run", "")) for s in workflow["jobs"]["app"]["steps"])

@@ -33,3 +33,24 @@ def test_wheel_carries_templates_and_profiles(tmp_path):
     for name, path in expected.items():
         # Executable templates (scripts) keep their bit: render_tree copies it to the output.
         assert bool((members[name].external_attr >> 16) & 0o100) == bool(path.stat().st_mode & 0o100), name
+
+
+def test_every_pin_has_one_source():
+    """pyproject.toml must repeat the Python packages' pins (packaging reads it statically); they
+    agree with sdk_gen/pins.py, and the installed kotlinc is the pinned one."""
+    import json
+    import tomllib
+
+    from sdk_gen import pins
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    litert = project["project"]["optional-dependencies"]["litert"]
+    assert f"mediapipe=={pins.MEDIAPIPE}" in litert and f"litert-lm-api=={pins.LITERTLM_HOST}" in litert
+    # The phone packages follow the host's release line (major.minor).
+    assert pins.LITERTLM_PHONE.rsplit(".", 1)[0] == pins.LITERTLM_HOST.rsplit(".", 1)[0]
+    package = REPO / ".tools/node_modules/kotlin-compiler/package.json"
+    assert json.loads(package.read_text())["version"] == pins.KOTLIN
+    for path in [REPO / "scripts/setup.sh", *sorted((REPO / "sdk_gen/platforms").glob("*.py"))]:
+        text = path.read_text()
+        for value in (pins.KOTLIN, pins.MEDIAPIPE, pins.LITERTLM_PHONE):
+            assert f'"{value}"' not in text and f"@{value}" not in text, (path, value)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk_gen import pins
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context, slug
 from sdk_gen.platforms.mlc_support import mlc_context
@@ -18,7 +19,7 @@ class AndroidVersions:
 
     gradle: str = "8.13"
     agp: str = "8.13.2"
-    kotlin: str = "2.4.20"
+    kotlin: str = pins.KOTLIN
     coroutines: str = "1.10.2"
     core_ktx: str = "1.17.0"
     activity_compose: str = "1.12.2"
@@ -28,9 +29,9 @@ class AndroidVersions:
     androidx_test_ext_junit: str = "1.3.0"
     androidx_test_runner: str = "1.7.0"
     # LiteRT-LM's Android AAR of the same release line as the litert-lm-api that verified the model.
-    litertlm: str = "0.18.0"
+    litertlm: str = pins.LITERTLM_PHONE
     # MediaPipe's Android tasks-genai of the same release as the Python bundler that wrote the .task.
-    mediapipe_genai: str = "0.10.35"
+    mediapipe_genai: str = pins.MEDIAPIPE
 
 
 COMPILE_SDK = 36

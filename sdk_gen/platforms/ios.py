@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk_gen import pins
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context
 from sdk_gen.platforms.mlc_support import mlc_context
@@ -19,9 +20,9 @@ GIB = 1024**3
 @dataclass(frozen=True)
 class IosVersions:
     # LiteRT-LM's Swift package, of the same release line as the litert-lm-api that verified the model.
-    litertlm_swift: str = "0.18.0"
+    litertlm_swift: str = pins.LITERTLM_PHONE
     # MediaPipe's GenAI pods, of the same release as the Python bundler that wrote the .task.
-    mediapipe_pods: str = "0.10.35"
+    mediapipe_pods: str = pins.MEDIAPIPE
 
 
 # The oldest iOS each runtime's Apple package supports.

@@ -1,0 +1,22 @@
+"""Versions pinned across the Python package, the generated projects and the tools that check them.
+
+One constant per fact: the platforms put these into the generated projects, scripts/setup.sh
+installs the Kotlin compiler named here, and the tests compare against these (never a literal).
+Only pyproject.toml repeats the Python packages' pins, as packaging requires; a test holds it to
+this file. llama.cpp's pin (one sdist, by URL and SHA-256) lives in runtimes/llamacpp/toolchain.py.
+"""
+
+from __future__ import annotations
+
+# Kotlin: the generated projects' Kotlin Gradle plugin and the kotlinc (npm kotlin-compiler) that
+# sdkgen's tests compile the generated code with: the same compiler on both sides.
+KOTLIN = "2.4.20"
+
+# LiteRT-LM's phone packages (Android AAR, Swift package), of the release line of the Python
+# litert-lm-api that verifies the model on the host.
+LITERTLM_PHONE = "0.18.0"
+LITERTLM_HOST = "0.18.1"
+
+# MediaPipe's GenAI tasks (Android tasks-genai, iOS pods): the release of the Python mediapipe
+# whose bundler writes the .task.
+MEDIAPIPE = "0.10.35"
