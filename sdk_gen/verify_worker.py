@@ -9,12 +9,13 @@ take sdkgen down. Run as a module, this file is that child.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdk_gen.errors import VerificationFailed
+from sdk_gen.errors import DoesNotFit, VerificationFailed
 from sdk_gen.subprocess_log import describe_exit, run_python_module
 from sdk_gen.verify import VerificationResult
 
@@ -22,7 +23,50 @@ if TYPE_CHECKING:
     from sdk_gen.conversion import ConversionJob
 
 
+# What the verification child holds, per parameter of the model: the float32 PyTorch reference
+# (4 bytes) and about as much again while transformers loads and casts the checkpoint. Fitted to
+# a Phi-2-shaped 2.78B model: 16.7 GB peak with a 1.74 GB q4_k_m GGUF beside it.
+REFERENCE_BYTES_PER_PARAM = 5
+# The runtime holds the artifact, plus what it unpacks at load (the budget's CPU load copy).
+# Python, torch and transformers themselves: about 1 GiB.
+INTERPRETER_BYTES = 1 << 30
+GIB = float(1 << 30)
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable: what this machine can give a new process without swapping."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def predicted_peak_bytes(job: "ConversionJob", artifact_bytes: int) -> int:
+    """Peak memory of the verification child for this job."""
+    reference = REFERENCE_BYTES_PER_PARAM * job.spec.num_params
+    runtime = int(artifact_bytes * (1.0 + job.quant.cpu_load_copy))
+    return reference + runtime + INTERPRETER_BYTES
+
+
+def check_machine_memory(job: "ConversionJob", artifact_bytes: int) -> None:
+    """Refuse, before it starts, a verification this machine cannot hold (it would swap for
+    minutes and end in the out-of-memory killer), with the figures and the way out."""
+    needed = predicted_peak_bytes(job, artifact_bytes)
+    available = available_memory_bytes()
+    if needed > available:
+        raise DoesNotFit(
+            f"host verification needs about {needed / GIB:.1f} GiB (a float32 PyTorch reference of "
+            f"{job.spec.num_params / 1e9:.2f}B parameters beside {job.runtime.display_name} running the "
+            f"{artifact_bytes / GIB:.1f} GiB artifact) and this machine has {available / GIB:.1f} GiB available; "
+            "rerun with --no-verify, or verify on a machine with more memory"
+        )
+
+
 def run_verification(job: "ConversionJob", artifact: Path) -> VerificationResult:
+    check_machine_memory(job, artifact.stat().st_size)
     with tempfile.TemporaryDirectory(prefix="sdkgen-verify-") as scratch:
         result_path = Path(scratch) / "result.json"
         log_path = Path(scratch) / "verify.log"

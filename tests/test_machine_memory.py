@@ -1,0 +1,51 @@
+"""Host verification that cannot fit this machine is refused before it starts, with the figure
+and the way out, instead of swapping for minutes until the out-of-memory killer ends it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from conftest import PUBLISHED_CONFIGS, run_cli
+from sdk_gen import verify_worker
+from sdk_gen.conversion import ConversionJob
+from sdk_gen.model import inspect_model
+from sdk_gen.runtimes import get_runtime
+
+GIB = 1 << 30
+
+
+def _job(model, runtime: str, quant: str, artifact_format: str) -> ConversionJob:
+    spec = inspect_model(str(model))
+    backend = get_runtime(runtime)
+    return ConversionJob(model_dir=model, spec=spec, runtime=backend, quant=backend.quant(quant), context=2048,
+                         artifact_format=artifact_format, backend="cpu", threads=2, name=None, platform=None)
+
+
+def test_a_7b_model_is_predicted_beyond_this_machine_and_a_1b_within_it():
+    # Mistral 7B's published config: its float32 reference alone is ~27 GiB.
+    big = _job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "llamacpp", "q8_0", "gguf")
+    assert verify_worker.predicted_peak_bytes(big, int(7.7 * GIB)) > 40 * GIB
+    small = _job(PUBLISHED_CONFIGS / "llama-3.2-1b-instruct", "llamacpp", "q4_0", "gguf")
+    assert verify_worker.predicted_peak_bytes(small, int(0.7 * GIB)) < 10 * GIB
+
+
+def test_verification_that_cannot_fit_is_refused_with_the_way_out(demo_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(verify_worker, "available_memory_bytes", lambda: 64 << 20)  # a 64 MiB machine
+    out = tmp_path / "out"
+    result = run_cli("convert", "--model", str(demo_model), "--runtime", "llamacpp", "--quant", "f16",
+                     "--context", "256", "-o", str(out))
+    assert result.code == 3, result.stderr
+    assert len(result.stderr_lines) == 1
+    line = result.stderr_lines[0]
+    assert "host verification needs about" in line and "64 MiB" not in line and "0.1 GiB available" in line
+    assert "--no-verify" in line
+    assert not out.exists()
+    # The way out works.
+    result = run_cli("convert", "--model", str(demo_model), "--runtime", "llamacpp", "--quant", "f16",
+                     "--context", "256", "--no-verify", "-o", str(out), "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["verification"] is None
