@@ -356,3 +356,22 @@ def test_tables_name_the_project_and_the_delivery(demo_model, tmp_path, cache_di
     assert result.code == 0, result.stderr
     assert "Generated android project" in result.stdout and "bundled in the app" in result.stdout
     assert "Memory budget" in result.stdout
+
+
+def test_chat_sampling_comes_from_the_model_and_smoke_tests_stay_greedy(project, tmp_path):
+    from sdk_gen.platforms.base import DEFAULT_CHAT_SAMPLER, chat_sampler
+
+    assert chat_sampler(tmp_path) == DEFAULT_CHAT_SAMPLER  # no generation_config.json
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": True, "temperature": 0.6, "top_p": 0.9}))
+    assert chat_sampler(tmp_path) == {"top_k": 40, "top_p": 0.9, "temperature": 0.6,
+                                      "source": "the model's generation_config.json"}
+    # transformers saves "do_sample": false in every config: not a reason to chat greedily.
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False, "bos_token_id": 0}))
+    assert chat_sampler(tmp_path) == DEFAULT_CHAT_SAMPLER
+    (tmp_path / "generation_config.json").write_text('{"temperature": NaN, "top_k": true, "top_p": 7}')
+    assert chat_sampler(tmp_path) == {**DEFAULT_CHAT_SAMPLER, "source": "the model's generation_config.json"}
+    # The generated app chats with sampling; its smoke test asks for greedy itself.
+    info = next(project.path.rglob("ModelInfo.kt")).read_text()
+    assert "const val TEMPERATURE: Double = 0.8" in info and "const val TOP_K: Int = 40" in info
+    smoke = next(project.path.rglob("SmokeTest.kt")).read_text()
+    assert "topK = 1, temperature = 0.0" in smoke

@@ -105,6 +105,39 @@ def verification_summary(result) -> dict[str, str]:
     return {"ran": True, "runtime": verification.runtime, "summary": summary}
 
 
+# What a chat app samples with when the model's generation_config.json does not say: llama.cpp's
+# own defaults (top-k 40, top-p 0.95, temperature 0.8).
+DEFAULT_CHAT_SAMPLER = {"top_k": 40, "top_p": 0.95, "temperature": 0.8, "source": "llama.cpp's defaults"}
+
+
+def chat_sampler(model_dir: Path) -> dict[str, Any]:
+    """The generated app's sampling defaults: the model's own (generation_config.json) where it
+    gives them, else DEFAULT_CHAT_SAMPLER. Smoke tests pass greedy settings themselves, so they stay
+    deterministic whatever the app uses."""
+    import json
+
+    try:
+        config = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    # Only the sampling values count: transformers writes "do_sample": false into every config it
+    # saves, so that flag says nothing about how the model's authors meant it to chat.
+    if not isinstance(config, dict) or not {"temperature", "top_k", "top_p"} & config.keys():
+        return dict(DEFAULT_CHAT_SAMPLER)
+
+    def number(key: str, low: float, high: float, default: float) -> float:
+        value = config.get(key)
+        usable = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high  # NaN fails too
+        return float(value) if usable else default
+
+    return {
+        "top_k": int(number("top_k", 1, 1000, DEFAULT_CHAT_SAMPLER["top_k"])),
+        "top_p": number("top_p", 0.0, 1.0, DEFAULT_CHAT_SAMPLER["top_p"]),
+        "temperature": number("temperature", 0.0, 5.0, DEFAULT_CHAT_SAMPLER["temperature"]),
+        "source": "the model's generation_config.json",
+    }
+
+
 def common_context(generation: Generation) -> dict[str, Any]:
     """Template values every platform uses: provenance, names (as UserText), plan and budget."""
     from sdk_gen import __version__
@@ -149,7 +182,7 @@ def common_context(generation: Generation) -> dict[str, Any]:
             "delivery": generation.delivery,
             "url": UserText(generation.options.model_url or ""),
         },
-        "sampler": {"top_k": 1, "top_p": 1.0, "temperature": 0.0},
+        "sampler": chat_sampler(job.spec.path),
         "chat": {
             "user_prefix": UserText(generation.chat.user_prefix),
             "user_suffix": UserText(generation.chat.user_suffix),
