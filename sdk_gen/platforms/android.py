@@ -183,7 +183,8 @@ class AndroidPlatform(Platform):
                 "runtime_android": android_version,
             },
             emulator={
-                "api_level": max(min_sdk, 33),
+                # The smoke test runs on the Android the profile's device runs (its budget's device).
+                "api_level": max(min_sdk, profile.android_api_level, 33),
                 "arch": "x86_64",
                 "ram_mb": 4096 if total_mb < 2500 else 6144,
                 "disk_mb": 6000 + 2 * result.artifact.bytes // (1024 * 1024),
