@@ -3,14 +3,18 @@
 An entry's key is the SHA-256 of everything that decides the artifact's bytes: the model's
 files, the adapter's, the conversion options and the toolchain versions. Entries are written
 to a staging folder inside the cache and renamed into place whole, so an interrupted conversion
-leaves no entry. Before reuse an entry's size and SHA-256 are checked; a corrupt entry is
-deleted and rebuilt, never used.
+leaves no entry. Before reuse an entry's record is validated (its file name stays inside the
+entry, no links, types checked, the inputs match the key) and the artifact's size and SHA-256 are
+checked by reading it, never trusted by file stats: a damaged entry is deleted and rebuilt, never
+used. (File stats spare re-reading the MODEL only; see hashing.py.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import os
 import shutil
 import tempfile
@@ -55,26 +59,29 @@ class ArtifactCache:
         return self.root / "artifacts" / key[:2] / key
 
     def lookup(self, key: str) -> CachedArtifact | None:
-        """The entry for ``key`` if present and intact; a damaged entry is removed."""
+        """The entry for ``key`` if present and intact; a damaged entry is removed.
+
+        The artifact is read and hashed every time (never trusted by its file stats): it is what
+        ships, so a flipped byte must make a rebuild, not a project with the wrong SHA-256.
+        """
         entry_dir = self._entry_dir(key)
         record = entry_dir / _ENTRY_FILE
-        if not record.is_file():
+        if not record.is_file() and not entry_dir.is_symlink():
             return None
-        try:
-            meta = json.loads(record.read_text())
-            artifact = entry_dir / meta["file"]
-            intact = (
-                artifact.is_file()
-                and artifact.stat().st_size == meta["bytes"]
-                and self.hasher.digest(artifact) == meta["sha256"]
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            intact = False
-        if not intact:
+        meta = _valid_entry(entry_dir, key)
+        if meta is None:
+            self.discard(key)
+            return None
+        return CachedArtifact(key, entry_dir / meta["file"], meta["bytes"], meta["sha256"], meta["inputs"])
+
+    def discard(self, key: str) -> None:
+        """Remove the entry for ``key`` (damaged): never follow a link out of the cache."""
+        entry_dir = self._entry_dir(key)
+        if entry_dir.is_symlink() or entry_dir.is_file():
+            with contextlib.suppress(OSError):
+                entry_dir.unlink()
+        else:
             shutil.rmtree(entry_dir, ignore_errors=True)
-            return None
-        self.hasher.save()
-        return CachedArtifact(key, artifact, meta["bytes"], meta["sha256"], meta.get("inputs", {}))
 
     def staging_dir(self) -> Path:
         """A fresh folder on the cache's filesystem for a conversion to work in."""
@@ -108,12 +115,56 @@ class ArtifactCache:
             (entry_staging / _ENTRY_FILE).write_text(json.dumps(meta, indent=2))
             entry_dir = self._entry_dir(key)
             entry_dir.parent.mkdir(parents=True, exist_ok=True)
-            if entry_dir.exists():
-                shutil.rmtree(entry_dir)  # a damaged entry lookup() already rejected
+            if entry_dir.exists() or entry_dir.is_symlink():
+                self.discard(key)  # a damaged entry lookup() already rejected
             os.rename(entry_staging, entry_dir)
         except BaseException:
             shutil.rmtree(entry_staging, ignore_errors=True)
             raise
-        self.hasher.remember(entry_dir / artifact.name, meta["sha256"])  # rename kept the bytes: no second read
-        self.hasher.save()
         return CachedArtifact(key, entry_dir / artifact.name, meta["bytes"], meta["sha256"], inputs)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def safe_entry_name(name: object) -> bool:
+    """A plain file name that stays inside its entry folder: no separators, no `..`, no controls."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..", _ENTRY_FILE)
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and len(name.encode("utf-8", "surrogatepass")) <= 255
+    )
+
+
+def _valid_entry(entry_dir: Path, key: str) -> dict | None:
+    """entry.json's record if the entry is whole and its artifact hashes to it, else None."""
+    try:
+        if entry_dir.is_symlink() or not entry_dir.is_dir():
+            return None
+        record = entry_dir / _ENTRY_FILE
+        if record.is_symlink():
+            return None
+        meta = json.loads(record.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            return None
+        name, size, digest = meta.get("file"), meta.get("bytes"), meta.get("sha256")
+        inputs = meta.get("inputs", {})
+        if not safe_entry_name(name) or not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            return None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(inputs, dict):
+            return None
+        if inputs and cache_key(inputs) != key:
+            return None  # the record describes another conversion
+        artifact = entry_dir / name
+        if artifact.is_symlink() or not artifact.is_file():
+            return None
+        if os.path.dirname(os.path.realpath(artifact)) != os.path.realpath(entry_dir):
+            return None
+        if artifact.stat().st_size != size or sha256_file(artifact) != digest:
+            return None
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
+    return {"file": name, "bytes": size, "sha256": digest, "inputs": inputs}

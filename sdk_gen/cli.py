@@ -125,7 +125,7 @@ def _conversion_options(func):
         click.option("--pre-tokenizer", default=None, help="llama.cpp: name the pre-tokenizer when the converter does not recognise it."),
         click.option("--verify/--no-verify", default=True, show_default=True, help="Check the artifact against PyTorch on this machine."),
         click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output folder."),
-        click.option("--force", is_flag=True, help="Replace the output folder if it exists."),
+        click.option("--force", is_flag=True, help="Replace an output folder sdkgen wrote before (never the model, adapter or cache, nor a folder sdkgen did not write)."),
         click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of tables."),
     ]
     for option in reversed(options):
@@ -156,16 +156,17 @@ def _conversion_request(options: dict, profile: str | None):
 @click.option("--profile", default=None, help="Device profile: plan quantization and context for it and check the budget.")
 def convert_command(output, force, as_json, profile, **options) -> None:
     """Convert a model for a runtime (cached), verify it on the host, and write it with a report."""
-    from sdk_gen.conversion import convert, prepare_job, write_conversion_output
+    from sdk_gen.conversion import convert, prepare_job, protected_paths, write_conversion_output
     from sdk_gen.output import check_output_target
     from sdk_gen.progress import Progress
     from sdk_gen.report import conversion_tables, print_json, print_tables
 
     request = _conversion_request(options, profile)
+    job, adapter, _ = prepare_job(request)
     if output is None:
-        job, _, _ = prepare_job(request)
         output = Path(f"{job.spec.path.name}-{job.runtime.key}-{job.quant.name}")
-    check_output_target(output, force)  # fail before the slow part, not after it
+    # Fail before the slow part, not after it; never into (or around) the model, adapter or cache.
+    check_output_target(output, force, protected_paths(job, adapter, request.cache_dir))
     result = convert(request, Progress(quiet=as_json))
     write_conversion_output(result, output, force)
     if as_json:
@@ -220,7 +221,7 @@ def ios_command(output, force, as_json, profile, app_id, app_name, model_url, **
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="tiny", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+@click.option("--force", is_flag=True, help="Replace DEST if sdkgen wrote it (a demo model or an sdkgen output).")
 def demo_model_command(dest: Path, size: str, seed: int, force: bool) -> None:
     """Write the built-in demo model (random-weight Phi-2 architecture, local tokenizer) to DEST."""
     from sdk_gen.model.demo import write_demo_model

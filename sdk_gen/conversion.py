@@ -10,6 +10,7 @@ digests by file stats); for a new model the hashing runs beside the conversion (
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -22,8 +23,8 @@ from typing import Callable
 from sdk_gen import __version__
 from sdk_gen.adapters import AdapterInfo, base_model_for, merge_adapter, read_adapter
 from sdk_gen.budget import MemoryBudget
-from sdk_gen.cache import ArtifactCache, CachedArtifact, cache_key
-from sdk_gen.errors import BadInput, ConversionFailed, ToolMissing, VerificationFailed
+from sdk_gen.cache import ArtifactCache, CachedArtifact, cache_key, default_cache_root
+from sdk_gen.errors import BadInput, ConversionFailed, OutOfSpace, ToolMissing, VerificationFailed
 from sdk_gen.hashing import folder_digest, folder_remembered
 from sdk_gen.model import ModelSpec, inspect_model
 from sdk_gen.output import atomic_output_dir
@@ -77,6 +78,9 @@ class ConversionJob:
     def artifact_name(self) -> str:
         source = self.name or self.spec.path.name
         stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source).strip("-.") or "model"
+        while len(stem.encode("utf-8", "surrogatepass")) > 160:  # file names stay under the 255 bytes filesystems allow
+            stem = stem[:-1]
+        stem = stem.strip("-.") or "model"
         return f"{stem}-{self.quant.name}.{self.runtime.file_suffix(self.artifact_format)}"
 
 
@@ -94,6 +98,8 @@ class ConversionResult:
     timings: dict[str, float] = field(default_factory=dict)
     # Memory figures the runtime's own tools reported for the artifact (Runtime.artifact_figures).
     runtime_figures: dict = field(default_factory=dict)
+    # What no output may be, hold or sit inside (output.check_not_overlapping): model, adapter, cache.
+    protected: dict = field(default_factory=dict)
 
     @property
     def actual_budget(self) -> MemoryBudget | None:
@@ -241,6 +247,15 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
     return job, adapter, plan
 
 
+def protected_paths(job: ConversionJob, adapter: AdapterInfo | None, cache_dir: Path | None) -> dict[str, Path | None]:
+    """The folders an output must keep clear of: replacing or filling them would destroy inputs."""
+    return {
+        "model folder": job.spec.path,
+        "adapter folder": adapter.path if adapter else None,
+        "sdkgen cache": cache_dir or default_cache_root(),
+    }
+
+
 @dataclass(frozen=True)
 class CacheIdentity:
     """What a conversion is cached under."""
@@ -303,8 +318,54 @@ class BackgroundLookup(threading.Thread):
         return self.identity, self.entry
 
 
+def _no_space_message(where: Path) -> str:
+    try:
+        stat = os.statvfs(_existing(where))
+        free = f"{stat.f_bavail * stat.f_frsize // (1024 * 1024)} MiB free"
+    except OSError:
+        free = "full"
+    return (
+        f"No space left on device: the sdkgen cache {where} is on a full disk ({free}); free space there or set "
+        "SDKGEN_CACHE_DIR to a folder on a larger disk"
+    )
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _log_says_no_space(log_path: Path) -> bool:
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log_path.stat().st_size - 65536))
+            tail = log.read().decode("utf-8", "replace")
+    except OSError:
+        return False
+    return "No space left on device" in tail or "ENOSPC" in tail or "[Errno 28]" in tail
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        stat = os.statvfs(_existing(folder))
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 1024 * 1024
+
+
 def convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
     """Run the convert stage; the artifact lands in the cache (see ConversionResult.artifact)."""
+    cache_root = request.cache_dir or default_cache_root()
+    try:
+        return _convert(request, progress)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutOfSpace(_no_space_message(cache_root)) from None
+        raise
+
+
+def _convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
     progress = progress or Progress(quiet=True)
     timings: dict[str, float] = {}
     job, adapter, plan = prepare_job(request)
@@ -342,6 +403,8 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
                 except Superseded:
                     pass  # the background lookup found the artifact cached: use that
                 except ConversionFailed as failure:
+                    if _log_says_no_space(log_path) or _disk_nearly_full(workdir):
+                        raise OutOfSpace(_no_space_message(cache.root.parent)) from None
                     raise ConversionFailed(f"{failure.message} ({cache.keep_log(log_path, job.runtime.key)})") from None
             timings["convert"] = time.perf_counter() - start
             if background is not None:
@@ -381,6 +444,7 @@ def convert(request: ConversionRequest, progress: Progress | None = None) -> Con
         model_digest=identity.model_digest,
         timings=timings,
         runtime_figures=figures,
+        protected=protected_paths(job, adapter, request.cache_dir),
     )
     if verification is not None and not verification.passed:
         raise VerificationFailed(
@@ -394,16 +458,29 @@ REPORT_NAME = "sdkgen-report.json"
 
 
 def place_artifact(artifact: CachedArtifact, dest: Path) -> None:
-    """Put the cached artifact at ``dest``: a hard link when the filesystem allows, else a copy."""
+    """Put the cached artifact at ``dest`` (a hard link when the filesystem allows, else a copy) and
+    check the placed bytes' SHA-256: what ships is what the report and the generated constants name."""
+    from sdk_gen.hashing import sha256_file
+
+    if artifact.path.is_symlink():
+        raise ConversionFailed(f"cached artifact {artifact.path} is a symbolic link; delete its cache entry and run again")
     try:
         os.link(artifact.path, dest)
     except OSError:
         shutil.copy2(artifact.path, dest)
+    if os.path.getsize(dest) != artifact.bytes or sha256_file(dest) != artifact.sha256:
+        os.unlink(dest)
+        if (artifact.path.parent / "entry.json").is_file():
+            shutil.rmtree(artifact.path.parent, ignore_errors=True)  # the damaged cache entry: the next run rebuilds it
+        raise ConversionFailed(
+            f"cached artifact {artifact.path.name} changed on disk after it was checked (SHA-256 differs); "
+            "its cache entry was removed: run the command again to rebuild it"
+        )
 
 
 def write_conversion_output(result: ConversionResult, dest: Path, force: bool) -> Path:
     """Write the artifact and sdkgen-report.json into ``dest``, all or nothing."""
-    with atomic_output_dir(dest, force) as staging:
+    with atomic_output_dir(dest, force, result.protected) as staging:
         place_artifact(result.artifact, staging / result.job.artifact_name)
         (staging / REPORT_NAME).write_text(json.dumps(result.report(), indent=2) + "\n")
     return dest

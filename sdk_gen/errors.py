@@ -64,3 +64,7 @@ class Interrupted(SdkgenError):
     """The user pressed Ctrl-C or the process got SIGTERM; nothing partial was left behind."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class OutOfSpace(BadInput):
+    """A disk sdkgen writes to (the cache, the output's) filled up; the user must free space or move it."""

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sdk_gen.chat import chat_format_for_model
-from sdk_gen.conversion import REPORT_NAME, ConversionRequest, ConversionResult, convert, place_artifact, prepare_job
+from sdk_gen.conversion import (
+    REPORT_NAME,
+    ConversionRequest,
+    ConversionResult,
+    convert,
+    place_artifact,
+    prepare_job,
+    protected_paths,
+)
 from sdk_gen.errors import BadInput, DoesNotFit
 from sdk_gen.output import atomic_output_dir, check_output_target
 from sdk_gen.platforms import get_platform
@@ -67,6 +76,40 @@ def template_version(template_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+# The longest path a template writes below the project root, beyond the package folders
+# (llm/src/androidTest/kotlin/<package>/llm/ModelIntegrityTest.kt and the like), with room to spare.
+_TEMPLATE_PATH_ALLOWANCE = 160
+_PATH_MAX = 4096
+_NAME_MAX = 255
+
+
+def _check_text(what: str, value: str | None) -> None:
+    """Text that goes into generated files must be encodable as UTF-8: a name from undecodable
+    command-line bytes (surrogate escapes) is refused here, not after the conversion."""
+    if value is None:
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"{what} {ascii(value)} is not valid UTF-8; pass it as UTF-8 text (or rename the folder)") from None
+
+
+def _check_app_id_length(app_id: str | None) -> None:
+    """Each part of an app id becomes a folder (Kotlin packages): it must fit a file name."""
+    for part in (app_id or "").split("."):
+        if len(part.encode("utf-8")) > _NAME_MAX - 16:
+            raise BadInput(f"--package / --bundle-id part {part[:24]}... is too long ({len(part)} characters); keep each part short")
+
+
+def _check_path_length(output: Path, app_id: str | None) -> None:
+    longest = len(os.fsencode(str(output))) + len((app_id or "").encode("utf-8")) + _TEMPLATE_PATH_ALLOWANCE
+    if longest > _PATH_MAX:
+        raise BadInput(
+            f"the project's deepest files would need paths of about {longest} bytes, over the {_PATH_MAX} this system "
+            "allows; choose a shorter -o path or --package / --bundle-id"
+        )
+
+
 def generate_project(request: ProjectRequest, progress: Progress | None = None) -> ProjectResult:
     progress = progress or Progress(quiet=True)
     platform = get_platform(request.platform)
@@ -75,12 +118,19 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
         raise BadInput(f"`sdkgen {platform.key}` needs --profile (see `sdkgen profiles`)")
 
     # Everything cheap first, so a bad option never costs a conversion.
-    job, _, _ = prepare_job(conversion_request)
+    _check_text("--app-name", request.options.app_name)
+    _check_text("--package / --bundle-id", request.options.app_id)
+    _check_text("--model-url", request.options.model_url)
+    job, adapter, _ = prepare_job(conversion_request)
+    _check_text("the model folder's name", job.name or job.spec.path.name)
+    _check_text("the model folder's path", str(job.spec.path))
     options = platform.validate(request.options, job.name or job.spec.path.name)
+    _check_app_id_length(options.app_id)
     engine = job.runtime.engine_for(platform.key, job.artifact_format)
     if engine is None:
         raise BadInput(f"{job.runtime.display_name} .{job.artifact_format} files have no {platform.display_name} wrapper; choose another --format")
-    output = check_output_target(request.output, request.force)
+    output = check_output_target(request.output, request.force, protected_paths(job, adapter, conversion_request.cache_dir))
+    _check_path_length(output, options.app_id)
 
     result = convert(conversion_request, progress)
     return render_project(platform.key, result, options, output, request.force, progress)
@@ -117,7 +167,7 @@ def render_project(
         template_version=template_version(template_dir),
     )
     with progress.stage(f"rendering the {platform.display_name} project"):
-        with atomic_output_dir(output, force) as staging:
+        with atomic_output_dir(output, force, result.protected) as staging:
             written = render_tree(template_dir, staging, platform.context(generation), platform.path_vars(generation))
             model_paths = [staging / relative for relative in platform.model_destinations(generation)]
             for model_path in model_paths:

@@ -88,38 +88,79 @@ def swift_string(value: Any) -> str:
     return '"' + _escape_string_body(value, {}, escape_surrogates=False, unicode_escape="\\u{{{:x}}}") + '"'
 
 
+def _xml_char_allowed(ch: str) -> bool:
+    """XML 1.0's Char production: tab, newline, CR and U+0020 up, less surrogates and U+FFFE/U+FFFF."""
+    code = ord(ch)
+    return ch in "\t\n\r" or (0x20 <= code <= 0xD7FF) or (0xE000 <= code <= 0xFFFD) or code >= 0x10000
+
+
 def xml(value: Any) -> str:
-    """Text or attribute content for XML (manifests, plists)."""
-    text = _raw(value)
-    text = "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)  # XML 1.0 forbids other controls
-    return (
+    """Text or attribute content for XML (manifests, plists, resources). Characters XML 1.0 cannot
+    carry at all are dropped; tab, newline and CR become character references, so attribute
+    normalisation and CR/LF folding cannot change them."""
+    text = "".join(ch for ch in _raw(value) if _xml_char_allowed(ch))
+    text = (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&apos;")
     )
+    return text.replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
 
 
 def android_string(value: Any) -> str:
-    """Content of an Android <string> resource: Android's own escapes first, then XML's."""
+    """Content of an Android <string> resource (the element must carry formatted="false", so a `%`
+    is text, not a format specifier): Android's own escapes first, then XML's. Android trims and
+    collapses unquoted whitespace, so leading, trailing and repeated spaces are written as \\u0020."""
     text = _raw(value).replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
     text = text.replace("\n", "\\n").replace("\t", "\\t")
+    text = re.sub(r"(?<= ) |^ | $", r"\\u0020", text)
+    # Android knows no \\r (nor other control escapes): those are written as \\uXXXX.
+    text = "".join(ch if ord(ch) >= 0x20 else f"\\u{ord(ch):04x}" for ch in text)
     if text[:1] in ("@", "?"):
         text = "\\" + text  # a leading @ or ? would be read as a resource reference
     return xml(text)
 
 
+# YAML (1.1, as PyYAML and libyaml read it) allows only these raw in a double-quoted scalar; NEL,
+# U+2028 and U+2029 would be folded as line breaks, so they are escaped too.
+def _yaml_printable(ch: str) -> bool:
+    code = ord(ch)
+    return (0x20 <= code <= 0x7E) or (0xA0 <= code <= 0xD7FF) or (0xE000 <= code <= 0xFFFD and code != 0xFEFF) or (
+        code >= 0x10000
+    ) and ch not in "\u2028\u2029"
+
+
 def yaml_string(value: Any) -> str:
-    """A double-quoted YAML scalar (JSON strings are valid YAML)."""
-    return json.dumps(_raw(value), ensure_ascii=False)
+    """A double-quoted YAML scalar: `\\` and `"` escaped, every other non-printable as \\x, \\u or \\U."""
+    out = []
+    for ch in _raw(value):
+        code = ord(ch)
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch in "\u2028\u2029" or not _yaml_printable(ch):
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def toml_string(value: Any) -> str:
-    """A TOML basic string."""
-    return json.dumps(_raw(value), ensure_ascii=False)
+    """A TOML basic string: JSON's escapes are TOML's, plus DEL, which TOML forbids raw."""
+    return json.dumps(_raw(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def markdown(value: Any) -> str:
-    """Inline Markdown text: neutralise markup characters and keep it on one line."""
+    """Inline Markdown text: every ASCII punctuation character backslash-escaped (CommonMark allows
+    it for all of them, so no emphasis, link, entity, HTML or heading can start), one line."""
     text = " ".join(_raw(value).split())
-    return re.sub(r"([\\`*_{}\[\]()#+!|<>])", r"\\\1", text)
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
+def markdown_code(value: Any) -> str:
+    """A complete Markdown code span: fenced with more backticks than any run inside, one line."""
+    text = " ".join(_raw(value).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def shell_word(value: Any) -> str:
@@ -141,6 +182,7 @@ FILTERS = {
     "yaml_string": yaml_string,
     "toml_string": toml_string,
     "markdown": markdown,
+    "markdown_code": markdown_code,
     "shell_word": shell_word,
     "human_bytes": human_bytes_filter,
 }

@@ -49,6 +49,9 @@ def test_demo_model_refuses_to_overwrite_without_force(tmp_path):
     refused = run_cli("demo-model", str(target))
     assert refused.code == 2 and "--force" in refused.stderr and len(refused.stderr_lines) == 1
     assert tree_snapshot(tmp_path) == before  # no staging folder left behind
+    not_ours = run_cli("demo-model", str(target), "--force")  # --force replaces only what sdkgen wrote
+    assert not_ours.code == 2 and "not written by sdkgen" in not_ours.stderr and (target / "keep.txt").is_file()
+    (target / "sdkgen-demo.json").write_text("{}")  # an earlier demo model
     replaced = run_cli("demo-model", str(target), "--force")
     assert replaced.code == 0
     assert not (target / "keep.txt").exists() and (target / "model.safetensors").is_file()

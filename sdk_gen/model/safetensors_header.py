@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -87,10 +88,19 @@ def weight_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise BadInput(f"{index} is not a valid safetensors index (needs a 'weight_map'); re-download it") from exc
+        if not isinstance(weight_map, dict) or not all(isinstance(s, str) and s for s in weight_map.values()):
+            raise BadInput(
+                f"{index} is not a valid safetensors index ('weight_map' must map tensor names to shard file names); "
+                "re-download it"
+            )
         shards = sorted(set(weight_map.values()))
+        for shard in shards:
+            relative = os.path.normpath(shard)
+            if "\0" in shard or os.path.isabs(relative) or relative == ".." or relative.startswith(".." + os.sep):
+                raise BadInput(f"{index} names shard {shard!r} outside the model folder; re-download the checkpoint")
         missing = [s for s in shards if not (folder / s).is_file()]
         if missing:
             raise BadInput(f"{folder} is missing shard {missing[0]} listed in model.safetensors.index.json; finish the download")
