@@ -380,18 +380,36 @@ final class SDKGenLlamaHarness: XCTestCase {
         }
         let chat = input["chat"] as! String
         let full = try await collect(engine.generate(chat)).joined()
+        // The conversation goes on until the context is full: then a typed error, and a new chat
+        // (reset) starts clean.
+        var turns = 1
+        var contextFull = false
+        while turns < 100 {
+            do {
+                _ = try await collect(engine.generate("And then?"))
+                turns += 1
+            } catch LLMError.contextFull {
+                contextFull = true
+                break
+            }
+        }
+        try await engine.reset()
         // A consumer that stops early cancels the generation; the engine must stay usable after.
         let first = try await collect(engine.generate(chat), stopAfter: 2)
+        try await engine.reset()
         let again = try await collect(engine.generate(chat)).joined()
+        try await engine.reset()
         // Cancelling the Task that iterates (what the app's Stop button does), then sending at once.
         let stopped = Task {
             try await self.collect(engine.generate(chat))
         }
         stopped.cancel()
         _ = try? await stopped.value
+        try await engine.reset()
         let resent = try await collect(engine.generate(chat)).joined()
         await engine.close()
-        let output: [String: Any] = ["greedy": greedy, "full": full, "first": first, "again": again, "resent": resent]
+        let output: [String: Any] = ["greedy": greedy, "full": full, "first": first, "again": again, "resent": resent,
+                                     "contextFull": contextFull, "turns": turns]
         try JSONSerialization.data(withJSONObject: output).write(to: URL(fileURLWithPath: "harness-output.json"))
     }
 }
@@ -438,3 +456,5 @@ def test_llamacpp_engine_generates_what_llama_cpp_does(llamacpp_project, demo_mo
     assert output["full"] == expected_text and output["full"]
     assert len(output["first"]) == 2 and output["full"].startswith("".join(output["first"]))
     assert output["again"] == output["full"] and output["resent"] == output["full"]
+    # The chat keeps its turns until the context is full, then says so with LLMError.contextFull.
+    assert output["contextFull"] is True and 1 <= output["turns"] < 100
