@@ -94,6 +94,13 @@ llama_pins() {
     PYTHONPATH=. "$1" -c 'from sdk_gen.runtimes.llamacpp import toolchain as t; print(t.VERSION, t.SDIST_URL, t.SDIST_SHA256)'
 }
 
+# The version of the kotlinc in .tools, or nothing when there is none (a first run).
+installed_kotlin() {
+    local package=.tools/node_modules/kotlin-compiler/package.json
+    [ -f "$package" ] || return 0
+    sed -n 's/^ *"version": "\([^"]*\)".*/\1/p' "$package" | head -n 1
+}
+
 pick_python() {
     local candidate
     for candidate in "${PYTHON:-}" python3.11 python3; do
@@ -112,6 +119,9 @@ sdist=$toolchain_dir/sdists/llama_cpp_python-$llama_version.tar.gz
 wheels=$toolchain_dir/wheels/$(cpu_key)
 wheel=$(cached_wheel "$wheels" "$llama_version")
 read -r -a system_packages < <(missing_system_packages | tr '\n' ' '; echo)
+# The Kotlin pin is sdk_gen/pins.py's: the compiler the tests check generated code with is the
+# one the generated projects build with.
+kotlin_version=$(PYTHONPATH=. "$python" -c 'from sdk_gen import pins; print(pins.KOTLIN)')
 
 if $plan_only; then
     log "toolchain cache: $toolchain_dir"
@@ -123,7 +133,12 @@ if $plan_only; then
         log "llama-cpp-python $llama_version sdist: to download"
     fi
     log "llama-cpp-python $llama_version wheel: ${wheel:-to build from the sdist (cached in $wheels)}"
-    if [ -x .tools/node_modules/kotlin-compiler/bin/kotlinc ]; then log "kotlinc: present"; else log "kotlinc: to install"; fi
+    kotlin_here=$(installed_kotlin)
+    if [ "$kotlin_here" = "$kotlin_version" ]; then
+        log "kotlinc $kotlin_version: present"
+    else
+        log "kotlinc $kotlin_version: to install${kotlin_here:+ (found $kotlin_here)}"
+    fi
     exit 0
 fi
 
@@ -185,12 +200,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "$wanted" > "$stamp"
 fi
 
-# The Kotlin pin is sdk_gen/pins.py's: the compiler the tests check generated code with is the
-# one the generated projects build with.
-kotlin_version=$(PYTHONPATH=. "$python" -c 'from sdk_gen import pins; print(pins.KOTLIN)')
 kotlinc=.tools/node_modules/kotlin-compiler/bin/kotlinc
-installed_kotlin=$(sed -n 's/^ *"version": "\([^"]*\)".*/\1/p' .tools/node_modules/kotlin-compiler/package.json 2>/dev/null | head -n 1)
-if [ ! -x "$kotlinc" ] || [ "$installed_kotlin" != "$kotlin_version" ]; then
+if [ ! -x "$kotlinc" ] || [ "$(installed_kotlin)" != "$kotlin_version" ]; then
     log "installing kotlinc $kotlin_version (npm kotlin-compiler) into .tools"
     attempt "npm install kotlin-compiler@$kotlin_version failed" "check access to the npm registry and rerun scripts/setup.sh" \
         npm install --prefix .tools --no-audit --no-fund --loglevel=error "kotlin-compiler@$kotlin_version"

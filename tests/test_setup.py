@@ -81,6 +81,19 @@ def test_a_failing_step_says_what_failed_and_what_to_do(tmp_path):
     assert "FAILED:" in done.stderr and "which:aapt2" in done.stderr and "command:NAME" in done.stderr
 
 
+def test_a_machine_without_tools_plans_the_kotlin_install(tmp_path):
+    # No .tools folder at all (a fresh clone): reading the installed kotlinc's version must not
+    # end the script (CI caught exactly that: sed on a missing file under pipefail).
+    from sdk_gen import pins
+
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "scripts", copy / "scripts")
+    shutil.copytree(REPO / "sdk_gen", copy / "sdk_gen", ignore=shutil.ignore_patterns("__pycache__"))
+    done = _plan({"SDKGEN_TOOLCHAIN_DIR": str(tmp_path / "cache")}, cwd=copy)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"kotlinc {pins.KOTLIN}: to install" in done.stdout and ".venv: to create" in done.stdout
+
+
 def test_unknown_arguments_are_refused():
     done = subprocess.run(["bash", "scripts/setup.sh", "--frobnicate"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and "usage: scripts/setup.sh [--plan]" in done.stderr
