@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -266,26 +265,26 @@ def test_hostile_names_compile_and_read_back(demo_model, tmp_path, cache_dir, ch
 # --- the Package.swift manifest ------------------------------------------------------------
 
 
-def render_with_ios(project, ios_version: str, out: Path) -> Path:
-    """The same conversion rendered for a profile whose iOS is `ios_version`."""
+def render_with_ios(project, ios_version: str, out: Path, monkeypatch) -> Path:
+    """The same conversion rendered as if its runtime needed iOS `ios_version` (the deployment
+    target is the runtime's minimum)."""
     from sdk_gen.platforms import get_platform
+    from sdk_gen.platforms import ios as ios_platform
     from sdk_gen.render import render_tree
     from sdk_gen.resources import data_dir
 
     generation = project.generation
-    plan_result = generation.conversion.plan
-    profile = replace(plan_result.profile, ios_version=ios_version)
-    conversion = replace(generation.conversion, plan=replace(plan_result, profile=profile))
-    generation = replace(generation, conversion=conversion)
+    major, minor = (int(part) for part in ios_version.split("."))
+    monkeypatch.setitem(ios_platform.ENGINE_MIN_IOS, generation.engine, (major, minor))
     platform = get_platform("ios")
     render_tree(data_dir("templates") / "ios", out, platform.context(generation), platform.path_vars(generation))
     return out
 
 
 @pytest.mark.parametrize("ios_version", ["17.0", "18.0", "18.2"])
-def test_package_manifest_loads_for_every_deployment_target(llamacpp_project, swift, ios_version, tmp_path):
+def test_package_manifest_loads_for_every_deployment_target(llamacpp_project, swift, ios_version, tmp_path, monkeypatch):
     """SwiftPM itself reads the generated Package.swift: `.iOS(.v18)` under tools 5.9 did not load."""
-    out = render_with_ios(llamacpp_project, ios_version, tmp_path / "p")
+    out = render_with_ios(llamacpp_project, ios_version, tmp_path / "p", monkeypatch)
     work = swift.workdir()
     try:
         shutil.copy2(out / "Package.swift", work / "Package.swift")

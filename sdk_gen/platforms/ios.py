@@ -94,11 +94,6 @@ def memory_fits(plan_json: dict, available_bytes: int) -> bool:
     return available_bytes >= plan_json["min_available_bytes"]
 
 
-def _version_tuple(text: str) -> tuple[int, int]:
-    parts = [int(p) for p in text.split(".")] + [0]
-    return parts[0], parts[1]
-
-
 class IosPlatform(Platform):
     key = "ios"
     display_name = "iOS"
@@ -129,13 +124,13 @@ class IosPlatform(Platform):
         result = generation.conversion
         profile = result.plan.profile
         plan = result.plan.plan
-        engine_min = ENGINE_MIN_IOS[generation.engine]
-        profile_min = _version_tuple(profile.ios_version)
-        deployment = max(engine_min, profile_min)
+        # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
+        # app that refused every iPhone older than it would turn away devices it can serve (the
+        # on-device memory check decides per phone).
+        deployment = ENGINE_MIN_IOS[generation.engine]
         reason = (
-            f"the {profile.id} profile's {profile.os_minimum}, which its memory budget describes"
-            if deployment == profile_min
-            else f"{ENGINE_DISPLAY[generation.engine]}'s package needs iOS {engine_min[0]}.{engine_min[1]}"
+            f"{ENGINE_DISPLAY[generation.engine]}'s package needs iOS {deployment[0]}.{deployment[1]}; the memory "
+            f"budget was sized for the {profile.id} profile ({profile.os_minimum})"
         )
         plan_json = memory_plan(generation.budget, plan, profile)
         bundle_id = generation.options.app_id
