@@ -129,6 +129,13 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
     engine = job.runtime.engine_for(platform.key, job.artifact_format)
     if engine is None:
         raise BadInput(f"{job.runtime.display_name} .{job.artifact_format} files have no {platform.display_name} wrapper; choose another --format")
+    if engine not in platform.engines():
+        # A runtime from a plug-in can name an engine this sdkgen has no templates for: say so
+        # now, before the slow conversion, not as a KeyError while rendering.
+        raise BadInput(
+            f"{job.runtime.display_name} wants the '{engine}' {platform.display_name} engine, which this sdkgen has no "
+            f"templates for (it has: {', '.join(sorted(platform.engines()))}); use sdkgen convert for the artifact alone"
+        )
     output = check_output_target(request.output, request.force, protected_paths(job, adapter, conversion_request.cache_dir))
     _check_path_length(output, options.app_id)
 

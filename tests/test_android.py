@@ -333,6 +333,21 @@ def test_ios_profile_is_refused(demo_model, tmp_path):
     assert result.code == 2 and "ios device profile" in result.stderr and "android" in result.stderr
 
 
+@pytest.mark.parametrize("platform, profile", [("android", "pixel8"), ("ios", "iphone15pro")])
+def test_a_runtime_s_unknown_engine_is_refused_before_conversion(demo_model, tmp_path, monkeypatch, platform, profile):
+    # A runtime from a plug-in may name an engine these templates do not have.
+    from sdk_gen.runtimes import get_runtime
+
+    runtime = get_runtime("llamacpp")
+    monkeypatch.setattr(type(runtime), "engine_for", lambda self, platform_key, artifact_format: "phantom")
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_cli(platform, "--model", str(demo_model), "--profile", profile, "--runtime", "llamacpp",
+                     "--quant", "q8_0", "-o", str(tmp_path / "o"))
+    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert "'phantom'" in result.stderr and "llamacpp" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists() and not list((tmp_path / "cache").rglob("*.gguf"))
+
+
 def test_bad_model_url_is_refused(demo_model, tmp_path):
     result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--model-url", "ftp://x y",
                      "-o", str(tmp_path / "o"))

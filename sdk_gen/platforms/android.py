@@ -119,6 +119,9 @@ class AndroidPlatform(Platform):
     template_name = "android"
     versions = AndroidVersions()
 
+    def engines(self) -> frozenset[str]:
+        return frozenset(ENGINES)
+
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         package = check_package(options.app_id) if options.app_id else default_package(model_name)
         app_name = options.app_name if options.app_name is not None else f"{model_name} chat"

@@ -62,6 +62,10 @@ class Platform(abc.ABC):
     template_name: str = ""
 
     @abc.abstractmethod
+    def engines(self) -> frozenset[str]:
+        """The runtime engines this platform's templates can wrap."""
+
+    @abc.abstractmethod
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         """Check and complete the options (defaults filled in); raise BadInput on bad ones."""
 

@@ -100,6 +100,9 @@ class IosPlatform(Platform):
     template_name = "ios"
     versions = IosVersions()
 
+    def engines(self) -> frozenset[str]:
+        return frozenset(ENGINE_MIN_IOS)
+
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         bundle_id = check_bundle_id(options.app_id) if options.app_id else default_bundle_id(model_name)
         app_name = options.app_name if options.app_name is not None else f"{model_name} chat"
