@@ -307,7 +307,7 @@ def test_bridge_streams_text_exactly_as_the_whole_would_decode(android_project, 
     root = android_project.path
     driver = tc.build_executable(
         [REPO / "tests/harness/utf8_chunks.cpp"], tmp_path / "utf8_chunks",
-        [root / "llm/src/main/cpp", *tc.jni_include_dirs(), *toolchain.include_dirs()], toolchain.library_dir(), ["llama"],
+        [root / "llm/src/main/cpp", *tc.jni_include_dirs(), *toolchain.include_dirs()], toolchain.library_dir(), ["llama", "ggml"],
     )
     cases = utf8_cases(2000)
     done = subprocess.run([str(driver)], input="".join(c.hex() + "\n" for c in cases), capture_output=True, text=True, check=True)
