@@ -177,10 +177,12 @@ def test_full_disk_for_the_cache(demo_model, tmp_path):
     )
     done = in_namespace(script, {"SDKGEN_CACHE_DIR": str(small)})
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert "exit=5" in done.stdout, done.stdout + done.stderr
-    assert len(lines) == 1 and "export failed" in lines[0] and "No space left on device" in lines[0]
+    # A full cache disk is the user's to fix (exit 2, bad input), named with the way out.
+    assert "exit=2" in done.stdout, done.stdout + done.stderr
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "SDKGEN_CACHE_DIR" in lines[0]
+    assert "Traceback" not in done.stderr
     out_lines = done.stdout.strip().splitlines()
-    assert out_lines[-1] == "0" or out_lines[-2:] == ["exit=5", "0"]  # no cache entry, no work folder left
+    assert out_lines[-1] == "0" or out_lines[-2:] == ["exit=2", "0"]  # no cache entry, no work folder left
     assert not (tmp_path / "out").exists()
 
 
