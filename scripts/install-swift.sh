@@ -17,39 +17,16 @@
 #     Measured on 2 cores: debootstrap ~1.5 min, swiftlang ~1.5 min, ~1.3 GiB on disk.
 set -euo pipefail
 
-toolchain_dir=${SDKGEN_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sdkgen}
+cd "$(dirname "$0")/.."
+STEP_TAG=install-swift
+STEP_RERUN=scripts/install-swift.sh
+# shellcheck source=lib/steps.sh source-path=SCRIPTDIR
+. scripts/lib/steps.sh
+
 root=$toolchain_dir/swift-trixie
 marker=$root/.sdkgen-swift-ready
 suite=trixie
 
-log() { printf '\033[1m[install-swift]\033[0m %s\n' "$*"; }
-fail() { printf '\033[1m[install-swift] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
-# A command that fails without a message of its own still says where it failed and what to do.
-set -E
-trap 'fail "line $LINENO: \`$BASH_COMMAND\` exited $?; fix what it printed above and rerun scripts/install-swift.sh"' ERR
-
-# attempt WHAT HOW COMMAND...: run COMMAND quietly; when it fails print the tail of its output and
-# one line saying WHAT failed and HOW to fix it.
-attempt() {
-    local what=$1 how=$2 output
-    shift 2
-    output=$(mktemp)
-    if ! "$@" >"$output" 2>&1; then
-        tail -n 25 "$output" >&2
-        rm -f "$output"
-        fail "$what; $how"
-    fi
-    rm -f "$output"
-}
-
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || fail "installing Swift needs root (apt-get, chroot, mount); rerun as root or install sudo"
-    sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-
-# native_swift_major: the major version of the swiftc on PATH, or nothing.
 native_swift_major() {
     command -v swiftc >/dev/null 2>&1 || return 0
     swiftc --version 2>/dev/null | sed -n 's/.*Swift version \([0-9][0-9]*\)\..*/\1/p' | head -n 1
@@ -79,15 +56,15 @@ mount_chroot() {
         if ! mountpoint -q "$root/$fs"; then
             case "$fs" in
                 proc) attempt "mounting /proc in $root failed" "Swift needs it; check that this machine allows mount (root, not a restricted container)" \
-                        $sudo mount -t proc proc "$root/proc" ;;
+                        as_root mount -t proc proc "$root/proc" ;;
                 *) attempt "bind-mounting /$fs in $root failed" "Swift needs it; check that this machine allows mount (root, not a restricted container)" \
-                        $sudo mount --bind "/$fs" "$root/$fs" ;;
+                        as_root mount --bind "/$fs" "$root/$fs" ;;
             esac
         fi
     done
 }
 
-in_chroot() { $sudo chroot "$root" "$@"; }
+in_chroot() { as_root chroot "$root" "$@"; }
 
 if [ "${1:-}" = "--where" ]; then
     if [ "$(native_swift_major)" -ge 6 ] 2>/dev/null; then echo native; exit 0; fi
@@ -111,9 +88,7 @@ os_version=$(os_field VERSION_ID)
 # 2. Debian 13 or later has swiftlang itself.
 if [ -n "$os_version" ] && [ "$os_version" -ge 13 ]; then
     log "installing swiftlang from Debian $os_version"
-    attempt "apt-get update failed" "check that this machine reaches Debian's mirrors and rerun" $sudo apt-get update -q
-    attempt "apt-get install swiftlang failed" "install it yourself (apt-get install swiftlang) and rerun" \
-        $sudo apt-get install -y -q --no-install-recommends swiftlang
+    apt_install swiftlang
     major=$(native_swift_major)
     [ -n "$major" ] && [ "$major" -ge 6 ] || fail "swiftlang installed but swiftc 6 is not on PATH; check \`swiftc --version\`"
     log "ready: $(swiftc --version 2>&1 | head -n 1)"
@@ -125,35 +100,33 @@ if [ ! -f "$marker" ]; then
     if [ ! -x "$root/usr/bin/apt-get" ] || [ ! -f "$root/.sdkgen-debootstrap-done" ]; then
         if ! command -v debootstrap >/dev/null 2>&1; then
             log "installing debootstrap from Debian"
-            attempt "apt-get update failed" "check that this machine reaches Debian's mirrors and rerun" $sudo apt-get update -q
-            attempt "apt-get install debootstrap failed" "install it yourself (apt-get install debootstrap) and rerun" \
-                $sudo apt-get install -y -q --no-install-recommends debootstrap
+            apt_install debootstrap
         fi
         mirror=$(debian_mirror)
         [ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list{,.d/*}; add one (e.g. http://deb.debian.org/debian) and rerun"
         # A half-built root from an interrupted run is started again (nothing else lives there).
         if [ -e "$root" ]; then
             for fs in dev sys proc; do
-                if mountpoint -q "$root/$fs"; then $sudo umount -l "$root/$fs"; fi
+                if mountpoint -q "$root/$fs"; then as_root umount -l "$root/$fs"; fi
             done
-            $sudo rm -rf --one-file-system "$root"
+            as_root rm -rf --one-file-system "$root"
         fi
         mkdir -p "$toolchain_dir"
         log "building a minimal Debian $suite root in $root from $mirror (~1.5 min)"
         attempt "debootstrap $suite from $mirror failed" \
             "check that the mirror serves $suite and that debian-archive-keyring is current (apt-get install debian-archive-keyring), then rerun" \
-            $sudo debootstrap --variant=minbase "$suite" "$root" "$mirror"
-        $sudo touch "$root/.sdkgen-debootstrap-done"
+            as_root debootstrap --variant=minbase "$suite" "$root" "$mirror"
+        as_root touch "$root/.sdkgen-debootstrap-done"
     fi
     mount_chroot
-    $sudo cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+    as_root cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
     log "installing swiftlang in the $suite root (~1.5 min)"
     attempt "apt-get update in the $suite root failed" "check that this machine reaches Debian's mirrors and rerun" \
         in_chroot apt-get update -q
     attempt "apt-get install swiftlang in the $suite root failed" \
         "check its output above; to start over: umount $root/{proc,sys,dev}; rm -rf $root; rerun" \
         in_chroot apt-get install -y -q swiftlang
-    $sudo touch "$marker"
+    as_root touch "$marker"
 fi
 
 mount_chroot

@@ -21,29 +21,10 @@ case "${1:-}" in
     *) echo "usage: scripts/setup.sh [--plan]" >&2; exit 2 ;;
 esac
 
-log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
-fail() { printf '\033[1m[setup] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
-# A command that fails without a message of its own still says where it failed and what to do.
-on_error() {
-    fail "line $1: \`$2\` exited $3; fix what it printed above and rerun scripts/setup.sh (it resumes where it stopped)"
-}
-trap 'on_error "$LINENO" "$BASH_COMMAND" "$?"' ERR
-
-# attempt WHAT HOW COMMAND...: run COMMAND; when it fails, say WHAT failed and HOW to fix it, with
-# the tail of its output (kept in a log, so a working run stays quiet).
-attempt() {
-    local what=$1 how=$2 output
-    shift 2
-    output=$(mktemp)
-    if ! "$@" >"$output" 2>&1; then
-        tail -n 25 "$output" >&2
-        rm -f "$output"
-        fail "$what; $how"
-    fi
-    rm -f "$output"
-}
-
-toolchain_dir=${SDKGEN_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sdkgen}
+STEP_TAG=setup
+STEP_RERUN=scripts/setup.sh
+# shellcheck source=lib/steps.sh source-path=SCRIPTDIR
+. scripts/lib/steps.sh
 
 # --- system packages (Debian) ------------------------------------------------------------------
 # g++ and cmake build llama.cpp's wheel and the JNI bridge the tests run; the rest check generated
@@ -59,17 +40,6 @@ missing_system_packages() {
             *) fail "scripts/system-packages.txt: '$proof' for $package is neither command:NAME nor file:PATH ($kind)" ;;
         esac
     done < scripts/system-packages.txt
-}
-
-install_system_packages() {
-    local packages=("$@") sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    # The package lists of a fresh machine may be stale or empty: update once, then install.
-    attempt "apt-get update failed" "check that this machine reaches Debian's mirrors" $sudo apt-get update -q
-    attempt "apt-get install ${packages[*]} failed" \
-        "install them yourself (apt-get install ${packages[*]}) and rerun" \
-        $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
 }
 
 # --- llama.cpp (one pinned sdist; its wheel cached per CPU) ------------------------------------
@@ -144,7 +114,7 @@ fi
 
 if [ ${#system_packages[@]} -gt 0 ]; then
     log "installing ${system_packages[*]} from Debian"
-    install_system_packages "${system_packages[@]}"
+    apt_install "${system_packages[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -200,6 +200,14 @@ def shellcheck() -> str:
     return found
 
 
+def shellcheck_errors(script: Path) -> str:
+    """shellcheck's findings for a bash script (style and up), following the files it sources;
+    empty when clean."""
+    done = subprocess.run([shellcheck(), "-x", "--severity=style", "--shell=bash", str(script)],
+                          capture_output=True, text=True)
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
 def jni_include_dirs() -> list[Path]:
     """jni.h and its platform header from the JDK that provides javac."""
     javac_path = shutil.which("javac")

@@ -17,7 +17,8 @@ import pytest
 import android_toolchain as tc
 from conftest import REPO
 
-SCRIPTS = [REPO / "scripts" / "setup.sh", REPO / ".ci" / "run"] + sorted((REPO / "scripts").glob("install-*.sh"))
+SCRIPTS = [REPO / "scripts" / "setup.sh", REPO / ".ci" / "run", *sorted((REPO / "scripts").glob("install-*.sh")),
+           *sorted((REPO / "scripts" / "lib").glob("*.sh"))]
 
 
 def _plan(env_overrides: dict, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -33,9 +34,7 @@ def _cpu_key() -> str:
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_scripts_pass_shellcheck(script):
-    done = subprocess.run([tc.shellcheck(), "--severity=style", "--shell=bash", str(script)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert tc.shellcheck_errors(script) == ""
 
 
 def test_a_missing_toolchain_cache_is_a_first_run_not_a_failure(tmp_path):
