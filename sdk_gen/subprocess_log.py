@@ -49,7 +49,10 @@ def _reap(child: subprocess.Popen, timeout: float | None) -> ChildExit:
         if pid == child.pid:
             code = os.waitstatus_to_exitcode(status)
             child.returncode = code
-            return ChildExit(code, usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
+            # ru_maxrss is in KiB on Linux. It survives exec, so a child smaller than sdkgen itself
+            # reports sdkgen's size at the fork (see bench/host_run.py); for the children this is
+            # for (converters, verifiers: far larger than the CLI), the figure is the child's own.
+            return ChildExit(code, usage.ru_maxrss * 1024)
         if deadline is not None and time.monotonic() >= deadline:
             raise subprocess.TimeoutExpired(child.args, timeout)
         time.sleep(0.02)
