@@ -14,7 +14,6 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import android_toolchain as tc
@@ -24,6 +23,7 @@ from sdk_gen.conversion import ConversionRequest
 from sdk_gen.platforms.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.runtimes.llamacpp import toolchain
+from sdk_gen.runtimes.llamacpp.checks import continue_greedy
 from sdk_gen.runtimes.llamacpp.checks import greedy as llama_greedy
 from sdk_gen.runtimes.llamacpp.checks import open_model
 from sdk_gen.verify import StopRule, TorchReference
@@ -348,19 +348,6 @@ def run_jni_harness(project_root: Path, stub_classes: Path, work: Path, prompts:
     assert done.returncode == 0, done.stderr[-4000:]
     kinds = ("ids", "flow", "cancelled", "again", "slow", "resent", "closed", "turns", "contextfull")
     return [line for line in done.stdout.splitlines() if line.split(" ", 1)[0] in kinds]
-
-
-def continue_greedy(llm, steps: int, stop: StopRule) -> list[int]:
-    """Greedy tokens after what `llm` has evaluated, decoding each as the engine does (one at a
-    time; an end-of-generation token is not decoded)."""
-    generated: list[int] = []
-    for _ in range(steps):
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        generated.append(token)
-        if stop.hit(generated):
-            break
-        llm.eval([token])
-    return stop.strip(generated)
 
 
 def eog_stop(llm) -> StopRule:

@@ -51,6 +51,12 @@ class LlamaLog:
 def greedy(llm, prompt_ids: list[int], steps: int, stop: StopRule) -> list[int]:
     llm.reset()
     llm.eval(prompt_ids)
+    return continue_greedy(llm, steps, stop)
+
+
+def continue_greedy(llm, steps: int, stop: StopRule) -> list[int]:
+    """Greedy tokens after what ``llm`` has evaluated, decoding each as the apps do (one at a
+    time; an end-of-generation token is not decoded), up to the end of the context."""
     generated: list[int] = []
     for _ in range(steps):
         token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
