@@ -30,11 +30,11 @@ sys.path.insert(0, str(REPO))
 
 from sdk_gen.model import inspect_model  # noqa: E402
 from sdk_gen.model.demo import DEMO_SIZES, write_demo_model  # noqa: E402
+from sdk_gen.units import MIB  # noqa: E402
 
 NOMINAL_BITS = {"f32": 32, "f16": 16, "int8": 8, "int4": 4, "q8_0": 8, "q4_0": 4, "q4_k_m": 4}
 QUANTS = {"litert": ["f32", "f16", "int8", "int4"], "llamacpp": ["f16", "q8_0", "q4_k_m", "q4_0"]}
 ARTIFACT_SUFFIX = {"litert": ".litertlm", "llamacpp": ".gguf"}
-MIB = 1024 * 1024
 
 
 @dataclass

@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from sdk_gen.units import KIB  # noqa: E402
+
 PROMPT = "The quick brown fox jumps over the lazy dog."
 PREFILL_TOKENS = 16
 DECODE_TOKENS = 32
@@ -38,11 +40,11 @@ def start_measuring() -> int:
     import-time peaks do not hide the load either.
     """
     Path("/proc/self/clear_refs").write_text("5")
-    return _status_kib("VmRSS") * 1024
+    return _status_kib("VmRSS") * KIB
 
 
 def peak_rss_bytes() -> int:
-    return _status_kib("VmHWM") * 1024
+    return _status_kib("VmHWM") * KIB
 
 
 def run_litert(artifact: Path, context: int, quant: str) -> dict:

@@ -13,18 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdk_gen.errors import BadInput, ToolMissing
-
-# Files a fine-tune may ship beside its adapter that override the base's (new tokens, template).
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "chat_template.json",
-    "vocab.json",
-    "merges.txt",
-)
+from sdk_gen.model.inspect import TOKENIZER_FILES
 
 
 @dataclass(frozen=True)
@@ -73,6 +62,15 @@ def base_model_for(adapter: AdapterInfo, model_arg: str | None) -> str:
     raise BadInput(f"{adapter.path}/adapter_config.json names no base model; pass --model BASE")
 
 
+def tokenizer_source(base_dir: Path, adapter: AdapterInfo) -> Path:
+    """The folder whose tokenizer files the merged model carries: the adapter's when it ships its
+    own tokenizer (a fine-tune that added tokens or changed the chat template), else the base's.
+
+    One rule for the merge and for everything read from the merged model after its folder is
+    gone (the generated apps' chat format, MLC's conversation template)."""
+    return adapter.path if (adapter.path / "tokenizer_config.json").is_file() else base_dir
+
+
 def merge_adapter(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
     """Write base + adapter, merged, as a plain Hugging Face checkpoint in ``out_dir``.
 
@@ -115,10 +113,10 @@ def _merge_here(base_dir: Path, adapter: AdapterInfo, out_dir: Path) -> Path:
     for name in ("generation_config.json",):
         if (base_dir / name).is_file() and not (out_dir / name).exists():
             shutil.copy2(base_dir / name, out_dir / name)
-    tokenizer_source = adapter.path if (adapter.path / "tokenizer_config.json").is_file() else base_dir
-    for name in _TOKENIZER_FILES:
-        if (tokenizer_source / name).is_file():
-            shutil.copy2(tokenizer_source / name, out_dir / name)
+    tokenizer_dir = tokenizer_source(base_dir, adapter)
+    for name in TOKENIZER_FILES:
+        if (tokenizer_dir / name).is_file():
+            shutil.copy2(tokenizer_dir / name, out_dir / name)
     return out_dir
 
 

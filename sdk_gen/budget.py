@@ -14,7 +14,12 @@
 - overhead: the runtime's libraries, tokenizer and the host app's baseline (per runtime).
 
 The device side is the profile's per-app figure (the iOS entitlement raises it); a plan must
-leave a safety margin of that budget unused.
+leave a safety margin of that budget unused:
+
+    headroom = budget - margin - total      fits when headroom >= 0
+
+``MemoryBudget.rows()`` is the one list of those parts: the terminal report, the generated READMEs
+and the generated ModelInfo all render it, and ``total_bytes`` is its sum.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ from sdk_gen.runtimes.base import QuantFormat, Runtime
 # Share of the device budget a plan keeps free: allocator fragmentation, the app's own UI and
 # the profile being a prior rather than a measurement of the user's phone.
 SAFETY_MARGIN = 0.10
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """One part of the planned footprint, as every budget table lists it. Tables leave out a part
+    of 0 bytes (the load copy, on most backends); generated constants keep it, as 0."""
+
+    key: str  # names the part in the budget's JSON ("<key>_bytes") and generated code (<KEY>_BYTES)
+    label: str  # what a person reads in a table
+    bytes: int
+    source: str  # where the figure comes from: "predicted", "artifact", "runtime", a tool, "estimate"
 
 
 @dataclass(frozen=True)
@@ -49,9 +65,19 @@ class MemoryBudget:
     def load_copy_bytes(self) -> int:
         return int(self.weights_bytes * self.load_copy_factor)
 
+    def rows(self) -> tuple[BudgetRow, ...]:
+        """The parts of the footprint, in the order every table lists them."""
+        return (
+            BudgetRow("weights", "weights", self.weights_bytes, self.weights_source),
+            BudgetRow("load_copy", "load copy", self.load_copy_bytes, "predicted"),
+            BudgetRow("kv_cache", "KV cache", self.kv_cache_bytes, self.kv_source),
+            BudgetRow("working", "working memory", self.working_bytes, self.working_source),
+            BudgetRow("overhead", "runtime overhead", self.overhead_bytes, "estimate"),
+        )
+
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.load_copy_bytes + self.kv_cache_bytes + self.working_bytes + self.overhead_bytes
+        return sum(row.bytes for row in self.rows())
 
     @property
     def margin_bytes(self) -> int:
@@ -59,11 +85,12 @@ class MemoryBudget:
 
     @property
     def headroom_bytes(self) -> int:
-        return self.budget_bytes - self.total_bytes
+        """What the plan leaves of the budget once the safety margin is kept free (negative: over)."""
+        return self.budget_bytes - self.margin_bytes - self.total_bytes
 
     @property
     def fits(self) -> bool:
-        return self.total_bytes + self.margin_bytes <= self.budget_bytes
+        return self.headroom_bytes >= 0
 
     def with_artifact_size(self, artifact_bytes: int, source: str = "artifact") -> "MemoryBudget":
         """The same budget with the converted weights' real size in place of the prediction."""

@@ -63,14 +63,20 @@ def _assistant_suffix(tokenizer) -> str:
     return rendered.split(_SENTINEL, 1)[1]
 
 
-def chat_format_for_model(model_dir: Path) -> ChatFormat:
+def chat_format_for_model(model_dir: Path, tokenizer_dir: Path | None = None) -> ChatFormat:
+    """The chat format of ``model_dir``'s tokenizer, or of ``tokenizer_dir``'s when the tokenizer
+    files live elsewhere (a LoRA adapter's own): the model's config then names the tokenizer class
+    where the tokenizer's own config does not, as it would in the merged checkpoint."""
     from sdk_gen.quiet import quiet_ml_libraries
 
     quiet_ml_libraries()
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if tokenizer_dir is None or tokenizer_dir == model_dir:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, config=AutoConfig.from_pretrained(model_dir))
     except (OSError, ValueError):
         return ChatFormat()
     return chat_format_of(tokenizer)

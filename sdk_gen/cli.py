@@ -14,22 +14,39 @@ import click
 
 from sdk_gen import __version__
 from sdk_gen.errors import ExitCode, SdkgenError
+from sdk_gen.planner import DEFAULT_CONTEXT
 from sdk_gen.runtimes import all_runtimes
 
 
-def _plan_options(func):
-    """Options shared by every command that plans: plan, convert, android, ios."""
-    options = [
-        click.option("--model", "model", required=True, help="Hugging Face model folder, known name (phi-2) or cached repo id."),
-        click.option("--profile", "profile", required=True, help="Device profile id (see `sdkgen profiles`) or a .toml file."),
+def _apply_options(func, options: list):
+    """Decorate ``func`` with ``options``, which appear in --help in list order."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _quant_summary() -> str:
+    """e.g. "litert: f32 f16 int8 int4; llamacpp: f16 q8_0 ...", from the runtimes themselves."""
+    return "; ".join(f"{r.key}: {' '.join(r.quant_formats())}" for r in all_runtimes())
+
+
+def _planning_choices() -> list:
+    """The choices a plan makes unless told: declared once for every command that plans (plan,
+    convert, android, ios), so each has one help text."""
+    return [
         click.option(
             "--runtime",
             default="auto",
             show_default=True,
-            help="auto, litert (LiteRT-LM/MediaPipe), llamacpp or mlc.",
+            help="litert (LiteRT-LM/MediaPipe), llamacpp or mlc; auto: the best that fits --profile.",
         ),
-        click.option("--quant", default=None, help="Weight format of the runtime (e.g. int4, q4_k_m, q4f16_1); default: best that fits."),
-        click.option("--context", type=int, default=None, help="Context length in tokens; default: 2048 or the longest that fits."),
+        click.option("--quant", default=None, help=f"Weight format ({_quant_summary()}); default: the best that fits --profile, else the runtime's."),
+        click.option(
+            "--context",
+            type=int,
+            default=None,
+            help=f"Context length in tokens; default: {DEFAULT_CONTEXT} (at most the model's), shorter where that does not fit --profile.",
+        ),
         click.option("--backend", type=click.Choice(["cpu", "gpu"]), default=None, help="Compute backend; default: the runtime's preference."),
         click.option(
             "--memory-entitlement/--no-memory-entitlement",
@@ -38,9 +55,15 @@ def _plan_options(func):
             help="iOS: allow plans that need com.apple.developer.kernel.increased-memory-limit.",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+
+def _plan_options(func):
+    """Options of `plan`: the model, the device and the planning choices."""
+    return _apply_options(func, [
+        click.option("--model", "model", required=True, help="Hugging Face model folder, known name (phi-2) or cached repo id."),
+        click.option("--profile", "profile", required=True, help="Device profile id (see `sdkgen profiles`) or a .toml file."),
+        *_planning_choices(),
+    ])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,31 +129,19 @@ def plan_command(as_json: bool, **options) -> None:
         print_tables(plan_tables(result))
 
 
-def _quant_summary() -> str:
-    """e.g. "litert: f32 f16 int8 int4; llamacpp: f16 q8_0 ...", from the runtimes themselves."""
-    return "; ".join(f"{r.key}: {' '.join(r.quant_formats())}" for r in all_runtimes())
-
-
 def _conversion_options(func):
-    """Options of every command that converts: convert, android, ios."""
-    options = [
+    """Options of every command that converts: convert, android, ios (each adds its --profile)."""
+    return _apply_options(func, [
         click.option("--model", default=None, help="Hugging Face model folder, known name or cached repo id (the base, with --adapter)."),
-        click.option("--runtime", default="auto", show_default=True, help="litert, llamacpp or mlc; auto needs --profile."),
-        click.option("--quant", default=None, help=f"Weight format ({_quant_summary()}); default: the plan's, else the runtime's."),
-        click.option("--context", type=int, default=None, help="Context length the artifact is built for (default 2048)."),
+        *_planning_choices(),
         click.option("--format", "artifact_format", default=None, help="Artifact format: litert writes litertlm (default) or task."),
         click.option("--adapter", type=click.Path(path_type=Path), default=None, help="PEFT LoRA adapter folder, merged into the base first."),
-        click.option("--backend", type=click.Choice(["cpu", "gpu"]), default=None),
-        click.option("--memory-entitlement/--no-memory-entitlement", default=True, show_default=True),
         click.option("--pre-tokenizer", default=None, help="llama.cpp: name the pre-tokenizer when the converter does not recognise it."),
         click.option("--verify/--no-verify", default=True, show_default=True, help="Check the artifact against PyTorch on this machine."),
         click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output folder."),
         click.option("--force", is_flag=True, help="Replace an output folder sdkgen wrote before (never the model, adapter or cache, nor a folder sdkgen did not write)."),
         click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of tables."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ])
 
 
 def _conversion_request(options: dict, profile: str | None):
@@ -162,12 +173,13 @@ def convert_command(output, force, as_json, profile, **options) -> None:
     from sdk_gen.report import conversion_tables, print_json, print_tables
 
     request = _conversion_request(options, profile)
-    job, adapter, _ = prepare_job(request)
+    prepared = prepare_job(request)
+    job = prepared.job
     if output is None:
         output = Path(f"{job.spec.path.name}-{job.runtime.key}-{job.quant.name}")
     # Fail before the slow part, not after it; never into (or around) the model, adapter or cache.
-    check_output_target(output, force, protected_paths(job, adapter, request.cache_dir))
-    result = convert(request, Progress(quiet=as_json))
+    check_output_target(output, force, protected_paths(job, prepared.adapter, request.cache_dir))
+    result = convert(request, Progress(quiet=as_json), prepared=prepared)
     write_conversion_output(result, output, force)
     if as_json:
         print_json(result.report())

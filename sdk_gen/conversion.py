@@ -18,27 +18,30 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from sdk_gen import __version__
-from sdk_gen.adapters import AdapterInfo, base_model_for, merge_adapter, read_adapter
+from sdk_gen.adapters import AdapterInfo, base_model_for, merge_adapter, read_adapter, tokenizer_source
 from sdk_gen.budget import MemoryBudget
 from sdk_gen.cache import ArtifactCache, CachedArtifact, cache_key, default_cache_root
 from sdk_gen.errors import BadInput, ConversionFailed, OutOfSpace, ToolMissing, VerificationFailed
 from sdk_gen.hashing import folder_digest, folder_remembered
-from sdk_gen.model import ModelSpec, inspect_model
+from sdk_gen.model import inspect_model
 from sdk_gen.output import atomic_output_dir
-from sdk_gen.planner import PlanRequest, PlanResult, check_context, make_plan
+from sdk_gen.planner import DEFAULT_CONTEXT, PlanRequest, PlanResult, check_context, make_plan
 from sdk_gen.profiles import load_profile
 from sdk_gen.progress import Progress
 from sdk_gen.runtimes import check_runtime_supports, get_runtime
-from sdk_gen.runtimes.base import QuantFormat, Runtime
+# ConversionJob is part of the runtime interface; it is importable from here as well, with the
+# rest of the convert stage.
+from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import Superseded
+from sdk_gen.units import MIB
 from sdk_gen.verify import VerificationResult
+from sdk_gen.verify_worker import run_verification
 
 # Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
 CONVERTER_REVISION = 1
-DEFAULT_CONTEXT = 2048
 
 
 @dataclass(frozen=True)
@@ -56,32 +59,6 @@ class ConversionRequest:
     pre_tokenizer: str | None = None
     cache_dir: Path | None = None
     platform: str | None = None  # set by `sdkgen android|ios`: the profile must be for it
-
-
-@dataclass(frozen=True)
-class ConversionJob:
-    """Everything a runtime needs to produce (and check) one artifact."""
-
-    model_dir: Path  # the folder the converter reads: the merged checkpoint when an adapter is given
-    spec: ModelSpec
-    runtime: Runtime
-    quant: QuantFormat
-    context: int
-    artifact_format: str
-    backend: str
-    threads: int
-    pre_tokenizer: str | None = None
-    name: str = ""  # what the artifact is named after: the adapter's folder, else the model's
-    platform: str | None = None  # the phone OS the artifact is for, when known (profile or command)
-
-    @property
-    def artifact_name(self) -> str:
-        source = self.name or self.spec.path.name
-        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source).strip("-.") or "model"
-        while len(stem.encode("utf-8", "surrogatepass")) > 160:  # file names stay under the 255 bytes filesystems allow
-            stem = stem[:-1]
-        stem = stem.strip("-.") or "model"
-        return f"{stem}-{self.quant.name}.{self.runtime.file_suffix(self.artifact_format)}"
 
 
 @dataclass
@@ -159,7 +136,15 @@ class ConversionResult:
         return data
 
 
-def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo | None, PlanResult | None]:
+class PreparedJob(NamedTuple):
+    """What prepare_job settled for a request; convert() takes it so a command prepares once."""
+
+    job: ConversionJob
+    adapter: AdapterInfo | None
+    plan: PlanResult | None
+
+
+def prepare_job(request: ConversionRequest) -> PreparedJob:
     """Validate the request and settle every choice, before any slow work starts."""
     adapter = read_adapter(request.adapter) if request.adapter else None
     model_arg = base_model_for(adapter, request.model) if adapter else request.model
@@ -187,8 +172,7 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
                 needs_platform_wrapper=request.platform is not None,
             ),
         )
-        runtime = get_runtime(plan.plan.runtime)
-        quant = runtime.quant(plan.plan.quant)
+        runtime, quant = plan.plan.runtime, plan.plan.quant
         context, backend, threads = plan.plan.context, plan.plan.backend, plan.plan.threads
     else:
         if request.runtime == "auto":
@@ -242,9 +226,10 @@ def prepare_job(request: ConversionRequest) -> tuple[ConversionJob, AdapterInfo 
         pre_tokenizer=request.pre_tokenizer,
         name=adapter.path.name if adapter else spec.path.name,
         platform=platform,
+        tokenizer_dir=tokenizer_source(spec.path, adapter) if adapter else None,
     )
     runtime.check_job(job)
-    return job, adapter, plan
+    return PreparedJob(job, adapter, plan)
 
 
 def protected_paths(job: ConversionJob, adapter: AdapterInfo | None, cache_dir: Path | None) -> dict[str, Path | None]:
@@ -321,7 +306,7 @@ class BackgroundLookup(threading.Thread):
 def _no_space_message(where: Path) -> str:
     try:
         stat = os.statvfs(_existing(where))
-        free = f"{stat.f_bavail * stat.f_frsize // (1024 * 1024)} MiB free"
+        free = f"{stat.f_bavail * stat.f_frsize // MIB} MiB free"
     except OSError:
         free = "full"
     return (
@@ -351,24 +336,30 @@ def _disk_nearly_full(folder: Path) -> bool:
         stat = os.statvfs(_existing(folder))
     except OSError:
         return False
-    return stat.f_bavail * stat.f_frsize < 1024 * 1024
+    return stat.f_bavail * stat.f_frsize < MIB
 
 
-def convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
-    """Run the convert stage; the artifact lands in the cache (see ConversionResult.artifact)."""
+def convert(
+    request: ConversionRequest, progress: Progress | None = None, prepared: PreparedJob | None = None
+) -> ConversionResult:
+    """Run the convert stage; the artifact lands in the cache (see ConversionResult.artifact).
+
+    ``prepared``: prepare_job(request), when the caller already ran it (to check the output before
+    the slow part), so the request is not validated and planned a second time.
+    """
     cache_root = request.cache_dir or default_cache_root()
     try:
-        return _convert(request, progress)
+        return _convert(request, progress, prepared or prepare_job(request))
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OutOfSpace(_no_space_message(cache_root)) from None
         raise
 
 
-def _convert(request: ConversionRequest, progress: Progress | None = None) -> ConversionResult:
+def _convert(request: ConversionRequest, progress: Progress | None, prepared: PreparedJob) -> ConversionResult:
     progress = progress or Progress(quiet=True)
     timings: dict[str, float] = {}
-    job, adapter, plan = prepare_job(request)
+    job, adapter, plan = prepared
     cache = ArtifactCache(request.cache_dir)
     toolchain = job.runtime.toolchain_versions()
     seen_before = folder_remembered(job.spec.path, cache.hasher) and (
@@ -384,7 +375,9 @@ def _convert(request: ConversionRequest, progress: Progress | None = None) -> Co
         entry = cache.lookup(identity.key)
         timings["cache_lookup"] = time.perf_counter() - start
     else:
-        background = BackgroundLookup(lambda: identify(job, adapter, cache, toolchain), cache)
+        # Bound now: ``job`` is rebound to the merged checkpoint while the lookup may still run.
+        unmerged = job
+        background = BackgroundLookup(lambda: identify(unmerged, adapter, cache, toolchain), cache)
         background.start()
     cache_hit = entry is not None
     workdir = cache.staging_dir()
@@ -426,7 +419,7 @@ def _convert(request: ConversionRequest, progress: Progress | None = None) -> Co
         elif request.verify:
             start = time.perf_counter()
             with progress.stage(f"verifying on the host against PyTorch ({job.quant.check.reference} weights)"):
-                verification = job.runtime.verify(job, entry.path)
+                verification = run_verification(job, entry.path)
             timings["verify"] = time.perf_counter() - start
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -14,7 +14,9 @@ import json
 import os
 from pathlib import Path
 
-_CHUNK = 4 * 1024 * 1024
+from sdk_gen.units import MIB
+
+_CHUNK = 4 * MIB
 
 
 def sha256_file(path: Path) -> str:

@@ -17,9 +17,10 @@ from sdk_gen.runtimes import all_runtimes, check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import QuantFormat, Runtime
 from sdk_gen.units import human_bytes
 
+# The context a plan or a conversion uses when the user names none (capped at the model's maximum).
 DEFAULT_CONTEXT = 2048
 # Contexts tried, longest first, when the user names none and the default does not fit.
-FALLBACK_CONTEXTS = (2048, 1024, 512, 256)
+FALLBACK_CONTEXTS = (DEFAULT_CONTEXT, 1024, 512, 256)
 MAX_CONTEXT_ACCEPTED = 1 << 20
 
 
@@ -36,8 +37,8 @@ class PlanRequest:
 
 @dataclass(frozen=True)
 class Plan:
-    runtime: str
-    quant: str
+    runtime: Runtime
+    quant: QuantFormat  # one of runtime's formats
     context: int
     backend: str
     threads: int
@@ -46,8 +47,8 @@ class Plan:
 
     def to_json(self) -> dict:
         return {
-            "runtime": self.runtime,
-            "quant": self.quant,
+            "runtime": self.runtime.key,
+            "quant": self.quant.name,
             "context": self.context,
             "backend": self.backend,
             "threads": self.threads,
@@ -62,10 +63,6 @@ class PlanResult:
     profile: DeviceProfile
     plan: Plan
     budget: MemoryBudget
-
-    @property
-    def runtime(self) -> Runtime:
-        return get_runtime(self.plan.runtime)
 
     def to_json(self) -> dict:
         return {
@@ -222,8 +219,8 @@ def _plan(spec: ModelSpec, profile: DeviceProfile, cand: _Candidate, request: Pl
             f"default per-app limit's usable {human_bytes(_usable(profile.app_memory_bytes))}"
         )
     return Plan(
-        runtime=cand.runtime.key,
-        quant=cand.quant.name,
+        runtime=cand.runtime,
+        quant=cand.quant,
         context=cand.context,
         backend=cand.backend,
         threads=profile.cpu_big_cores,

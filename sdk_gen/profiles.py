@@ -15,9 +15,12 @@ from typing import Any
 
 from sdk_gen.errors import BadInput
 from sdk_gen.resources import data_dir
+from sdk_gen.units import GIB
 
-GIB = 1024**3
 PLATFORMS = ("android", "ios")
+# What kind of device it is: generated apps declare the families they run on from it (an iPad
+# profile makes an app that also runs on iPads).
+FORM_FACTORS = ("phone", "tablet")
 GPU_APIS = ("OpenCL", "Vulkan", "Metal")
 
 
@@ -46,6 +49,7 @@ class DeviceProfile:
     npu: str | None
     sources: dict[str, str]
     notes: str = ""
+    form_factor: str = "phone"
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -65,6 +69,7 @@ class DeviceProfile:
             "id": self.id,
             "name": self.name,
             "platform": self.platform,
+            "form_factor": self.form_factor,
             "year": self.year,
             "os_minimum": self.os_minimum,
             "android_api_level": self.android_api_level,
@@ -173,6 +178,9 @@ def _parse(data: dict, path: Path) -> DeviceProfile:
     platform = r.text("platform")
     if platform not in PLATFORMS:
         raise r.fail("platform", f"one of {', '.join(PLATFORMS)}", platform)
+    form_factor = r.text("form_factor", required=False) or "phone"
+    if form_factor not in FORM_FACTORS:
+        raise r.fail("form_factor", f"one of {', '.join(FORM_FACTORS)}", form_factor)
     total = r.number("memory.total_ram_gib", 0.5, 64)
     app = r.number("memory.app_memory_gib", 0.1, 64)
     if app > total:
@@ -226,6 +234,7 @@ def _parse(data: dict, path: Path) -> DeviceProfile:
         npu=r.text("soc.npu", required=False),
         sources={k: str(v) for k, v in sources_raw.items()},
         notes=r.text("notes", required=False) or "",
+        form_factor=form_factor,
         path=path,
     )
 

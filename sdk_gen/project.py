@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sdk_gen.chat import chat_format_for_model
 from sdk_gen.conversion import (
     REPORT_NAME,
     ConversionRequest,
@@ -31,6 +30,7 @@ from sdk_gen.platforms.base import Generation, ProjectOptions, delivery_for
 from sdk_gen.progress import Progress
 from sdk_gen.render import render_tree
 from sdk_gen.resources import data_dir
+from sdk_gen.runtimes.engine import PhoneEngine
 from sdk_gen.units import human_bytes
 
 
@@ -56,7 +56,7 @@ class ProjectResult:
         data["project"] = {
             "platform": self.platform,
             "path": str(self.path),
-            "engine": self.generation.engine,
+            "engine": self.generation.engine.key,
             "delivery": self.generation.delivery,
             "app_id": self.generation.options.app_id,
             "files": self.files,
@@ -65,11 +65,11 @@ class ProjectResult:
         return data
 
 
-def template_version(template_dir: Path) -> str:
-    """A digest of the template tree (and the shared pieces it includes), recorded in sdkgen.toml
-    so regeneration can tell what changed."""
+def template_version(template_dir: Path, overlay: Path) -> str:
+    """A digest of the format's template tree and the engine's overlay (with the pieces it shares
+    across formats), recorded in sdkgen.toml so regeneration can tell what changed."""
     digest = hashlib.sha256()
-    for root in (template_dir, template_dir.parent / "shared"):
+    for root in (template_dir, overlay.parent):
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
             digest.update(path.read_bytes())
@@ -110,6 +110,30 @@ def _check_path_length(output: Path, app_id: str | None) -> None:
         )
 
 
+def check_engine(platform, runtime, artifact_format: str):
+    """The phone engine the project wraps the artifact in, refused with one line when the runtime
+    has none for this OS or none written for this project format (checked before any conversion)."""
+    engine = runtime.engine_for(platform.key, artifact_format)
+    if engine is None:
+        raise BadInput(f"{runtime.display_name} .{artifact_format} files have no {platform.display_name} wrapper; choose another --format")
+    if not isinstance(engine, PhoneEngine):
+        # A plug-in written for an older sdkgen names its engine instead of bringing one.
+        raise BadInput(
+            f"{runtime.display_name} names its {platform.display_name} engine ({engine!r}) instead of bringing one "
+            "(sdk_gen.runtimes.engine.PhoneEngine); update the runtime's package, or use sdkgen convert for the artifact alone"
+        )
+    target = engine.target(platform.project_format)
+    if target is None:
+        # A runtime from a plug-in may bring an engine with no overlay for this project format.
+        raise BadInput(
+            f"{runtime.display_name}'s '{engine.key}' engine has no {platform.project_format} project templates "
+            f"(it has: {', '.join(engine.formats()) or 'none'}); use sdkgen convert for the artifact alone"
+        )
+    if not target.overlay.is_dir():
+        raise BadInput(f"the '{engine.key}' engine's {platform.project_format} templates are missing ({target.overlay}); reinstall {runtime.display_name}'s package")
+    return engine
+
+
 def generate_project(request: ProjectRequest, progress: Progress | None = None) -> ProjectResult:
     progress = progress or Progress(quiet=True)
     platform = get_platform(request.platform)
@@ -121,26 +145,26 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
     _check_text("--app-name", request.options.app_name)
     _check_text("--package / --bundle-id", request.options.app_id)
     _check_text("--model-url", request.options.model_url)
-    job, adapter, _ = prepare_job(conversion_request)
+    prepared = prepare_job(conversion_request)
+    job, adapter = prepared.job, prepared.adapter
     _check_text("the model folder's name", job.name or job.spec.path.name)
     _check_text("the model folder's path", str(job.spec.path))
     options = platform.validate(request.options, job.name or job.spec.path.name)
     _check_app_id_length(options.app_id)
-    engine = job.runtime.engine_for(platform.key, job.artifact_format)
-    if engine is None:
-        raise BadInput(f"{job.runtime.display_name} .{job.artifact_format} files have no {platform.display_name} wrapper; choose another --format")
-    if engine not in platform.engines():
-        # A runtime from a plug-in can name an engine this sdkgen has no templates for: say so
-        # now, before the slow conversion, not as a KeyError while rendering.
-        raise BadInput(
-            f"{job.runtime.display_name} wants the '{engine}' {platform.display_name} engine, which this sdkgen has no "
-            f"templates for (it has: {', '.join(sorted(platform.engines()))}); use sdkgen convert for the artifact alone"
-        )
+    check_engine(platform, job.runtime, job.artifact_format)
     output = check_output_target(request.output, request.force, protected_paths(job, adapter, conversion_request.cache_dir))
     _check_path_length(output, options.app_id)
 
-    result = convert(conversion_request, progress)
+    result = convert(conversion_request, progress, prepared=prepared)
     return render_project(platform.key, result, options, output, request.force, progress)
+
+
+def render_files(platform, generation: Generation, dest: Path) -> list[Path]:
+    """Write the format's templates and the engine's overlay for ``generation`` into ``dest``
+    (the model file is placed by the caller); return the files written."""
+    overlay = generation.engine.target(platform.project_format).overlay
+    template_dir = data_dir("templates") / platform.template_name
+    return render_tree(template_dir, dest, platform.context(generation), platform.path_vars(generation), overlay)
 
 
 def render_project(
@@ -151,9 +175,9 @@ def render_project(
     progress = progress or Progress(quiet=True)
     platform = get_platform(platform_key)
     job, plan = result.job, result.plan
-    engine = job.runtime.engine_for(platform.key, job.artifact_format)
-    if engine is None or plan is None:
-        raise BadInput(f"{job.runtime.display_name} .{job.artifact_format} files have no {platform.display_name} wrapper")
+    if plan is None:
+        raise BadInput(f"the conversion of {job.spec.path.name} carries no plan; generate projects with sdkgen {platform.key}")
+    engine = check_engine(platform, job.runtime, job.artifact_format)
     budget = result.actual_budget
     if not budget.fits:
         raise DoesNotFit(
@@ -163,19 +187,22 @@ def render_project(
         )
 
     template_dir = data_dir("templates") / platform.template_name
+    overlay = engine.target(platform.project_format).overlay
     generation = Generation(
         options=options,
         conversion=result,
         engine=engine,
         delivery=delivery_for(result.artifact.bytes, options.model_url),
         budget=budget,
-        chat=chat_format_for_model(result.job.model_dir if result.job.model_dir.exists() else job.spec.path),
+        # From the tokenizer the artifact carries (an adapter's own, when it ships one): the merged
+        # checkpoint the converter read is gone by now.
+        chat=job.chat_format,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        template_version=template_version(template_dir),
+        template_version=template_version(template_dir, overlay),
     )
     with progress.stage(f"rendering the {platform.display_name} project"):
         with atomic_output_dir(output, force, result.protected) as staging:
-            written = render_tree(template_dir, staging, platform.context(generation), platform.path_vars(generation))
+            written = render_files(platform, generation, staging)
             model_paths = [staging / relative for relative in platform.model_destinations(generation)]
             for model_path in model_paths:
                 model_path.parent.mkdir(parents=True, exist_ok=True)

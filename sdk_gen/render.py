@@ -1,9 +1,9 @@
-"""Rendering `templates/<platform>/` into a project folder.
+"""Rendering a project format's template tree (and one engine overlay) into a project folder.
 
 Templates are data: a folder tree where `*.j2` files are Jinja2 templates and everything else
 is copied as is. Path segments may hold placeholders (`__package__` becomes `com/example/app`).
-A template that renders to nothing but whitespace is left out, which is how runtime-specific
-files (one engine wrapper per runtime) live side by side.
+A template that renders to nothing but whitespace is left out. Engine-only files come from the
+engine's overlay folder (sdk_gen/runtimes/engine.py), rendered over the format's tree.
 
 Values that came from the user (app name, model name, package) are wrapped in UserText, which
 refuses to be printed: a template must pass them through the escaping filter of the language it
@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jinja2
+
+# The folder of an engine overlay that holds hooks (pieces shared templates include), not files.
+HOOKS_FOLDER = "_hooks"
 
 
 class UserText:
@@ -188,13 +191,20 @@ FILTERS = {
 }
 
 
-def _environment(template_dir: Path) -> jinja2.Environment:
-    # Pieces both platforms render (`{% include "shared/..." %}`) live beside the platform trees.
+def _environment(template_dir: Path, overlay: Path | None) -> jinja2.Environment:
+    # A format's own templates are named by their path; an engine overlay's by "overlay/<path>".
+    # Shared templates include the overlay's hooks as "hook/<name>" (`ignore missing` where an engine
+    # may add nothing there), and overlay files include pieces their engine shares across formats
+    # as "engine/<path>" (the overlay's parent folder).
+    # A hook the overlay does not provide falls back to the format's own `_hooks/` (its default text).
+    hook_folders = [str(template_dir / HOOKS_FOLDER)]
+    prefixed: dict[str, jinja2.BaseLoader] = {}
+    if overlay is not None:
+        hook_folders.insert(0, str(overlay / HOOKS_FOLDER))
+        prefixed = {"overlay": jinja2.FileSystemLoader(str(overlay)), "engine": jinja2.FileSystemLoader(str(overlay.parent))}
+    prefixed["hook"] = jinja2.FileSystemLoader(hook_folders)
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([
-            jinja2.FileSystemLoader(str(template_dir)),
-            jinja2.PrefixLoader({"shared": jinja2.FileSystemLoader(str(template_dir.parent / "shared"))}),
-        ]),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(template_dir)), jinja2.PrefixLoader(prefixed)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -205,20 +215,39 @@ def _environment(template_dir: Path) -> jinja2.Environment:
     return env
 
 
-def render_tree(template_dir: Path, dest: Path, context: Mapping[str, Any], path_vars: Mapping[str, str]) -> list[Path]:
-    """Render every template under ``template_dir`` into ``dest``; return the files written."""
-    env = _environment(template_dir)
+def _template_files(root: Path) -> dict[str, Path]:
+    """Every file of a template tree by its path inside the tree. Top-level names starting with
+    "_" are sdkgen's own (the hooks folder, a format's manifest), never project files."""
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.relative_to(root).parts[0].startswith("_")
+    }
+
+
+def render_tree(
+    template_dir: Path, dest: Path, context: Mapping[str, Any], path_vars: Mapping[str, str], overlay: Path | None = None,
+) -> list[Path]:
+    """Render every template under ``template_dir``, then the engine ``overlay``'s files, into
+    ``dest``; return the files written. An overlay adds files: it never replaces a format's own."""
+    env = _environment(template_dir, overlay)
+    sources = {relative: (relative, path) for relative, path in _template_files(template_dir).items()}
+    if overlay is not None:
+        for relative, path in _template_files(overlay).items():
+            if relative in sources:
+                raise ValueError(f"engine overlay {overlay} replaces the project format's own {relative}; rename it")
+            sources[relative] = (f"overlay/{relative}", path)
     written = []
-    for source in sorted(p for p in template_dir.rglob("*") if p.is_file()):
-        relative = source.relative_to(template_dir).as_posix()
+    for relative in sorted(sources):
+        template_name, source = sources[relative]
         target_relative = relative
         for placeholder, value in path_vars.items():
             target_relative = target_relative.replace(placeholder, value)
         if source.suffix == ".j2":
             target = dest / target_relative[: -len(".j2")]
-            text = env.get_template(relative).render(**context)
+            text = env.get_template(template_name).render(**context)
             if not text.strip():
-                continue  # not part of this project (e.g. another runtime's wrapper)
+                continue  # nothing to write for this project (e.g. a section of an optional file)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             if source.stat().st_mode & 0o100:

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
-from sdk_gen.budget import SAFETY_MARGIN, MemoryBudget
+from sdk_gen.budget import SAFETY_MARGIN, BudgetRow, MemoryBudget
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.planner import PlanResult
 from sdk_gen.profiles import DeviceProfile
@@ -72,13 +72,12 @@ def profiles_table(profiles: Iterable[DeviceProfile]) -> Table:
 
 def plan_tables(result: PlanResult) -> list[Table]:
     plan, budget, profile = result.plan, result.budget, result.profile
-    runtime = result.runtime
+    runtime = plan.runtime
     summary = Table(title=f"Plan: {result.spec.path.name} on {profile.name}", show_header=False, title_justify="left")
     summary.add_column("field", style="bold")
     summary.add_column("value")
-    summary.add_row("runtime", f"{runtime.display_name} ({plan.runtime})")
-    quant = runtime.quant(plan.quant)
-    summary.add_row("quantization", f"{plan.quant}: {quant.description if quant else ''}")
+    summary.add_row("runtime", f"{runtime.display_name} ({runtime.key})")
+    summary.add_row("quantization", f"{plan.quant.name}: {plan.quant.description}")
     summary.add_row("context", f"{plan.context} tokens")
     summary.add_row("backend", f"{plan.backend}, {plan.threads} threads")
     if profile.platform == "ios":
@@ -88,35 +87,37 @@ def plan_tables(result: PlanResult) -> list[Table]:
     return [summary, budget_table(result.spec, budget, runtime.memory.overhead_note, profile)]
 
 
+def _how_figured(row: BudgetRow, spec: ModelSpec, budget: MemoryBudget, overhead_note: str) -> str:
+    """The budget table's "how" column for one part of the footprint."""
+    if row.key == "weights":
+        return {
+            "predicted": f"{spec.num_params:,} params x {budget.bits_per_param} bits (scales included)",
+            "artifact": "size of the converted artifact",
+        }.get(row.source, f"parameters as {row.source} reported them")
+    if row.key == "load_copy":
+        return f"{budget.load_copy_factor:g} x weights: the CPU runtime's own copy, made at load"
+    if row.key == "kv_cache":
+        if row.source == "runtime":
+            return "as the runtime reported allocating it"
+        return f"{spec.num_layers} layers x 2 x {spec.num_kv_heads} KV heads x {spec.head_dim} x context x {budget.kv_bytes_per_element:g} B"
+    if row.key == "working":
+        if row.source == "predicted":
+            return "prefill activations, attention scores, logits"
+        return f"largest temporary buffer, as {row.source} planned it"
+    if row.key == "overhead":
+        return overhead_note
+    raise AssertionError(f"budget row {row.key!r} has no explanation")
+
+
 def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, profile: DeviceProfile) -> Table:
     table = Table(title="Memory budget", title_justify="left")
     table.add_column("part")
     table.add_column("bytes", justify="right")
     table.add_column("", justify="right")
     table.add_column("how")
-    weights_how = {
-        "predicted": f"{spec.num_params:,} params x {budget.bits_per_param} bits (scales included)",
-        "artifact": "size of the converted artifact",
-    }.get(budget.weights_source, f"parameters as {budget.weights_source} reported them")
-    table.add_row("weights", f"{budget.weights_bytes:,}", human_bytes(budget.weights_bytes), weights_how)
-    if budget.load_copy_bytes:
-        table.add_row(
-            "load copy", f"{budget.load_copy_bytes:,}", human_bytes(budget.load_copy_bytes),
-            f"{budget.load_copy_factor:g} x weights: the CPU runtime's own copy, made at load",
-        )
-    kv_how = (
-        "as the runtime reported allocating it"
-        if budget.kv_source == "runtime"
-        else f"{spec.num_layers} layers x 2 x {spec.num_kv_heads} KV heads x {spec.head_dim} x context x {budget.kv_bytes_per_element:g} B"
-    )
-    table.add_row("KV cache", f"{budget.kv_cache_bytes:,}", human_bytes(budget.kv_cache_bytes), kv_how)
-    working_how = (
-        "prefill activations, attention scores, logits"
-        if budget.working_source == "predicted"
-        else f"largest temporary buffer, as {budget.working_source} planned it"
-    )
-    table.add_row("working memory", f"{budget.working_bytes:,}", human_bytes(budget.working_bytes), working_how)
-    table.add_row("runtime overhead", f"{budget.overhead_bytes:,}", human_bytes(budget.overhead_bytes), overhead_note)
+    for row in budget.rows():
+        if row.bytes:
+            table.add_row(row.label, f"{row.bytes:,}", human_bytes(row.bytes), _how_figured(row, spec, budget, overhead_note))
     table.add_row("total", f"{budget.total_bytes:,}", human_bytes(budget.total_bytes), "", style="bold")
     source = "with increased-memory-limit" if budget.budget_source == "app_memory_entitled" else "one app's share"
     table.add_row("device budget", f"{budget.budget_bytes:,}", human_bytes(budget.budget_bytes), f"{profile.id}: {source}")
@@ -174,7 +175,7 @@ def project_tables(result) -> list[Table]:
     table.add_column("value")
     table.add_row("project", str(result.path))
     table.add_row("app id", str(generation.options.app_id))
-    table.add_row("engine", generation.engine)
+    table.add_row("engine", generation.engine.display_name)
     delivery = {
         "bundled": "bundled in the app",
         "download": f"downloaded on first run from {generation.options.model_url}",

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from sdk_gen.units import GIB, KIB
+
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|FAILED|Traceback|not supported|Unsupported)", re.IGNORECASE)
 _NOISE = re.compile(r"^\s*(File \"|\^|~|During handling|The above exception)")
 
@@ -52,7 +54,7 @@ def _reap(child: subprocess.Popen, timeout: float | None) -> ChildExit:
             # ru_maxrss is in KiB on Linux. It survives exec, so a child smaller than sdkgen itself
             # reports sdkgen's size at the fork (see bench/host_run.py); for the children this is
             # for (converters, verifiers: far larger than the CLI), the figure is the child's own.
-            return ChildExit(code, usage.ru_maxrss * 1024)
+            return ChildExit(code, usage.ru_maxrss * KIB)
         if deadline is not None and time.monotonic() >= deadline:
             raise subprocess.TimeoutExpired(child.args, timeout)
         time.sleep(0.02)
@@ -67,8 +69,8 @@ def describe_exit(code: int, log_path: Path) -> str:
             name = signal.Signals(code.signal).name
         except ValueError:
             name = f"signal {code.signal}"
-        peak = code.peak_rss_bytes / 2**30
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        peak = code.peak_rss_bytes / GIB
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
         cause = " (most likely the kernel's out-of-memory killer)" if code.signal == signal.SIGKILL else ""
         return (f"it was killed by {name}{cause} after reaching {peak:.1f} GiB of memory; this machine has "
                 f"{total:.1f} GiB: close other programs or use a machine with more memory")

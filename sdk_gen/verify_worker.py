@@ -3,7 +3,8 @@
 Native runtimes (LiteRT-LM, llama.cpp) write their own logs straight to the process's stderr and
 keep large buffers alive; running the check in a child keeps sdkgen's own output to one line on
 failure, frees that memory at once, and lets a crash in native code be reported rather than
-take sdkgen down. Run as a module, this file is that child.
+take sdkgen down. Run as a module, this file is that child: it rebuilds the job, runtime
+included, from the registry, so it sits above the runtimes (which never import it).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sdk_gen.errors import DoesNotFit, VerificationFailed
+from sdk_gen.model import inspect_model
+from sdk_gen.runtimes import get_runtime
+from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import describe_exit, run_python_module
+from sdk_gen.units import GIB, KIB
 from sdk_gen.verify import VerificationResult
-
-if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
 
 
 # What the verification child holds, per parameter of the model: the float32 PyTorch reference
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 REFERENCE_BYTES_PER_PARAM = 5
 # The runtime holds the artifact, plus what it unpacks at load (the budget's CPU load copy).
 # Python, torch and transformers themselves: about 1 GiB.
-INTERPRETER_BYTES = 1 << 30
-GIB = float(1 << 30)
+INTERPRETER_BYTES = GIB
 
 
 def available_memory_bytes() -> int:
@@ -38,20 +38,20 @@ def available_memory_bytes() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+                return int(line.split()[1]) * KIB  # meminfo counts in kB (KiB)
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def predicted_peak_bytes(job: "ConversionJob", artifact_bytes: int) -> int:
+def predicted_peak_bytes(job: ConversionJob, artifact_bytes: int) -> int:
     """Peak memory of the verification child for this job."""
     reference = REFERENCE_BYTES_PER_PARAM * job.spec.num_params
     runtime = int(artifact_bytes * (1.0 + job.quant.cpu_load_copy))
     return reference + runtime + INTERPRETER_BYTES
 
 
-def check_machine_memory(job: "ConversionJob", artifact_bytes: int) -> None:
+def check_machine_memory(job: ConversionJob, artifact_bytes: int) -> None:
     """Refuse, before it starts, a verification this machine cannot hold (it would swap for
     minutes and end in the out-of-memory killer), with the figures and the way out."""
     needed = predicted_peak_bytes(job, artifact_bytes)
@@ -65,7 +65,8 @@ def check_machine_memory(job: "ConversionJob", artifact_bytes: int) -> None:
         )
 
 
-def run_verification(job: "ConversionJob", artifact: Path) -> VerificationResult:
+def run_verification(job: ConversionJob, artifact: Path) -> VerificationResult:
+    """Run ``job.runtime.verify_here`` on ``artifact`` in a child process and return its result."""
     check_machine_memory(job, artifact.stat().st_size)
     with tempfile.TemporaryDirectory(prefix="sdkgen-verify-") as scratch:
         result_path = Path(scratch) / "result.json"
@@ -80,6 +81,9 @@ def run_verification(job: "ConversionJob", artifact: Path) -> VerificationResult
             "backend": job.backend,
             "threads": job.threads,
             "pre_tokenizer": job.pre_tokenizer,
+            "name": job.name,
+            "platform": job.platform,
+            "tokenizer_dir": str(job.tokenizer_dir) if job.tokenizer_dir else None,
             "artifact": str(artifact),
             "result": str(result_path),
         }
@@ -90,10 +94,6 @@ def run_verification(job: "ConversionJob", artifact: Path) -> VerificationResult
 
 
 def _child(payload: dict) -> int:
-    from sdk_gen.conversion import ConversionJob
-    from sdk_gen.model import inspect_model
-    from sdk_gen.runtimes import get_runtime
-
     runtime = get_runtime(payload["runtime"])
     job = ConversionJob(
         model_dir=Path(payload["model_dir"]),
@@ -105,6 +105,9 @@ def _child(payload: dict) -> int:
         backend=payload["backend"],
         threads=payload["threads"],
         pre_tokenizer=payload["pre_tokenizer"],
+        name=payload["name"],
+        platform=payload["platform"],
+        tokenizer_dir=Path(payload["tokenizer_dir"]) if payload["tokenizer_dir"] else None,
     )
     result = runtime.verify_here(job, Path(payload["artifact"]))
     Path(payload["result"]).write_text(json.dumps(result.to_json()))

@@ -94,7 +94,7 @@ def test_convert_with_adapter_verifies_against_the_merged_model(demo_model, lora
     # Every runtime takes the merged checkpoint (llama.cpp too: merging first keeps one code path
     # and lets the apps load a single GGUF instead of base + LoRA).
     from sdk_gen.conversion import ConversionRequest, prepare_job
-    from sdk_gen.runtimes import get_runtime
+    from sdk_gen.verify_worker import run_verification
 
     monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
     result = run_cli("convert", "--adapter", str(lora_adapter), "--runtime", runtime, "--quant", quant, "--context", "256",
@@ -109,5 +109,63 @@ def test_convert_with_adapter_verifies_against_the_merged_model(demo_model, lora
     # The adapter is really inside: the same artifact does not reproduce the base model.
     artifact = tmp_path / "out" / report["artifacts"][0]["path"]
     base_job, _, _ = prepare_job(ConversionRequest(model=str(demo_model), runtime=runtime, quant=quant, context=256))
-    against_base = get_runtime(runtime).verify(base_job, artifact)
+    against_base = run_verification(base_job, artifact)
     assert against_base.passed is False
+
+
+# Phi-3's turn markers, not the demo model's ChatML: a project that took the base's template
+# instead of the adapter's shows it at once.
+ADAPTER_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def chat_adapter(demo_model, tmp_path_factory) -> Path:
+    """An adapter fine-tuned to another chat format, saved with its tokenizer as PEFT training
+    scripts save it (tokenizer_config.json and chat_template.jinja beside the adapter)."""
+    from transformers import AutoTokenizer
+
+    adapter = make_adapter(demo_model, tmp_path_factory.mktemp("adapters") / "chat-lora", seed=2)
+    tokenizer = AutoTokenizer.from_pretrained(demo_model)
+    tokenizer.chat_template = ADAPTER_CHAT_TEMPLATE
+    tokenizer.save_pretrained(adapter)
+    return adapter
+
+
+def test_project_chats_in_the_adapter_s_template(demo_model, chat_adapter, tmp_path):
+    # The merged checkpoint (which takes the adapter's tokenizer files) is deleted before the
+    # project is rendered: the chat format must still be the adapter's, not the base's.
+    from dataclasses import replace
+
+    from sdk_gen.conversion import ConversionRequest
+    from sdk_gen.platforms.base import ProjectOptions
+    from sdk_gen.project import ProjectRequest, generate_project
+    from sdk_gen.runtimes import get_runtime
+
+    def generate(output: Path):
+        conversion = ConversionRequest(model=str(demo_model), adapter=chat_adapter, profile="pixel8", runtime="llamacpp",
+                                       quant="f16", context=256, verify=False, cache_dir=tmp_path / "cache")
+        return generate_project(ProjectRequest("android", conversion, ProjectOptions(app_id="com.example.chat"), output))
+
+    converted = generate(tmp_path / "Converted")
+    # Again from the cache: no merge at all this time, and the same format.
+    cached = generate(tmp_path / "Cached")
+    assert cached.conversion.cache_hit and not converted.conversion.cache_hit
+    for project in (converted, cached):
+        chat = project.generation.chat
+        assert (chat.user_prefix, chat.user_suffix, chat.assistant_prefix, chat.assistant_suffix) == (
+            "<|user|>\n", "<|end|>\n", "<|assistant|>\n", "<|end|>\n"
+        )
+        kotlin = next(project.path.rglob("ChatFormat.kt")).read_text()
+        assert 'userPrefix = "<|user|>\\n"' in kotlin and "<|im_start|>" not in kotlin
+
+    # MLC formats prompts from its conversation template, chosen from the same (adapter's) format.
+    mlc = get_runtime("mlc")
+    mlc_job = replace(converted.conversion.job, runtime=mlc, quant=mlc.quant("q4f16_1"), artifact_format="mlc-android")
+    assert mlc.build_plan(mlc_job).conv_template == "tinyllama_v1_0"
+    base_job = replace(mlc_job, tokenizer_dir=None)
+    assert mlc.build_plan(base_job).conv_template == "chatml_nosystem"

@@ -21,6 +21,7 @@ from sdk_gen.conversion import ConversionRequest
 from sdk_gen.hashing import sha256_file
 from sdk_gen.platforms.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
+from sdk_gen.units import human_bytes
 
 PACKAGE = "com.example.demo"
 
@@ -132,6 +133,21 @@ def test_baked_in_figures_match_the_plan_and_the_artifact(project):
     assert report["project"]["engine"] == "litertlm" and report["project"]["delivery"] == "bundled"
 
 
+def test_readme_and_model_info_show_every_budget_row(project):
+    # Both render MemoryBudget.rows(): every part, its figure, and a total that is their sum.
+    budget = project.generation.budget
+    readme = (project.path / "README.md").read_text()
+    info = (project.path / "llm/src/main/kotlin/com/example/demo/llm/ModelInfo.kt").read_text()
+    constants = [f"{row.key.upper()}_BYTES" for row in budget.rows()]
+    for row, constant in zip(budget.rows(), constants):
+        assert row.bytes > 0, row.key  # int8 on the CPU: every part, the load copy included, is in the table
+        assert f"| {row.label} | {row.bytes} | {human_bytes(row.bytes)} |" in readme, row.key
+        assert f"const val {constant}: Long = {row.bytes}L" in info, row.key
+    assert f"const val REQUIRED_BYTES: Long = {' + '.join(constants)}\n" in info
+    assert f"| **total** | {budget.total_bytes} |" in readme
+    assert f"margin | {budget.headroom_bytes} |" in readme and budget.fits
+
+
 def test_manifests_and_resources_link_with_aapt2(project, tmp_path):
     tc.link_resources(project.path / "llm/src/main/AndroidManifest.xml", None, f"{PACKAGE}.llm", tmp_path / "llm")
     tc.link_resources(project.path / "app/src/main/AndroidManifest.xml", project.path / "app/src/main/res", PACKAGE,
@@ -185,12 +201,11 @@ def test_mediapipe_task_variant_compiles(demo_model, tmp_path, cache_dir, stub_c
 def _render_with_delivery(project, out: Path, delivery: str, url: str | None) -> Path:
     """Render the same conversion as a large model would be delivered (the demo model is tiny)."""
     from sdk_gen.platforms import get_platform
-    from sdk_gen.render import render_tree
-    from sdk_gen.resources import data_dir
+    from sdk_gen.project import render_files
 
     generation = replace(project.generation, delivery=delivery, options=replace(project.generation.options, model_url=url))
     platform = get_platform("android")
-    render_tree(data_dir("templates") / "android", out, platform.context(generation), platform.path_vars(generation))
+    render_files(platform, generation, out)
     return out
 
 
@@ -333,21 +348,6 @@ def test_ios_profile_is_refused(demo_model, tmp_path):
     assert result.code == 2 and "ios device profile" in result.stderr and "android" in result.stderr
 
 
-@pytest.mark.parametrize("platform, profile", [("android", "pixel8"), ("ios", "iphone15pro")])
-def test_a_runtime_s_unknown_engine_is_refused_before_conversion(demo_model, tmp_path, monkeypatch, platform, profile):
-    # A runtime from a plug-in may name an engine these templates do not have.
-    from sdk_gen.runtimes import get_runtime
-
-    runtime = get_runtime("llamacpp")
-    monkeypatch.setattr(type(runtime), "engine_for", lambda self, platform_key, artifact_format: "phantom")
-    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
-    result = run_cli(platform, "--model", str(demo_model), "--profile", profile, "--runtime", "llamacpp",
-                     "--quant", "q8_0", "-o", str(tmp_path / "o"))
-    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
-    assert "'phantom'" in result.stderr and "llamacpp" in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "o").exists() and not list((tmp_path / "cache").rglob("*.gguf"))
-
-
 def test_bad_model_url_is_refused(demo_model, tmp_path):
     result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--model-url", "ftp://x y",
                      "-o", str(tmp_path / "o"))
@@ -371,6 +371,33 @@ def test_tables_name_the_project_and_the_delivery(demo_model, tmp_path, cache_di
     assert result.code == 0, result.stderr
     assert "Generated android project" in result.stdout and "bundled in the app" in result.stdout
     assert "Memory budget" in result.stdout
+
+
+def test_each_command_prepares_its_job_once(demo_model, tmp_path, monkeypatch):
+    """Validating and planning a request runs once per command: the early output check and the
+    conversion share one prepared job."""
+    from sdk_gen import conversion
+    from sdk_gen import project as project_module
+
+    prepared = []
+    prepare = conversion.prepare_job
+
+    def counted(request):
+        prepared.append(request)
+        return prepare(request)
+
+    monkeypatch.setattr(conversion, "prepare_job", counted)
+    monkeypatch.setattr(project_module, "prepare_job", counted)
+    request = ConversionRequest(model=str(demo_model), profile="pixel8", runtime="llamacpp", quant="f16", context=256,
+                                verify=False)
+    generate_project(ProjectRequest("android", request, ProjectOptions(app_id=PACKAGE), tmp_path / "App"))
+    assert len(prepared) == 1
+
+    prepared.clear()
+    converted = run_cli("convert", "--model", str(demo_model), "--profile", "pixel8", "--runtime", "llamacpp",
+                        "--quant", "f16", "--context", "256", "--no-verify", "-o", str(tmp_path / "artifact"))
+    assert converted.code == 0, converted.stderr
+    assert len(prepared) == 1
 
 
 def test_chat_sampling_comes_from_the_model_and_smoke_tests_stay_greedy(project, tmp_path):

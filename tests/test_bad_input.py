@@ -22,6 +22,7 @@ from typing import Callable
 import pytest
 
 from conftest import PUBLISHED_CONFIGS, REPO, run_cli, tree_snapshot
+from sdk_gen.model.inspect import TOKENIZER_FILES
 from sdk_gen.runtimes.mlc.toolchain import mlc_importable
 
 PACKAGE = "com.example.demo"
@@ -96,8 +97,8 @@ def _profile_missing_field(ws: Workspace) -> list[str]:
 
 def _no_tokenizer(ws: Workspace) -> list[str]:
     folder = ws.copy_demo("no-tokenizer")
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        (folder / name).unlink()
+    for name in TOKENIZER_FILES:
+        (folder / name).unlink(missing_ok=True)
     return ["convert", "--model", str(folder), "--runtime", "llamacpp", "-o", str(ws.out)]
 
 

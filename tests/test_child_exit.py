@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 
 from sdk_gen.subprocess_log import ChildExit, describe_exit, run_python_module
+from sdk_gen.units import MIB
 
 HOG = """
 import os, signal, sys
@@ -23,7 +24,7 @@ def test_a_child_killed_by_sigkill_is_reported_with_its_peak(tmp_path):
     log = tmp_path / "child.log"
     code = run_python_module("memory_hog", [], log, env={"PYTHONPATH": str(tmp_path)})
     assert isinstance(code, ChildExit) and code == -signal.SIGKILL and code.signal == signal.SIGKILL
-    assert code.peak_rss_bytes >= 300 * 1024 * 1024
+    assert code.peak_rss_bytes >= 300 * MIB
     message = describe_exit(code, log)
     assert "killed by SIGKILL" in message and "out-of-memory killer" in message and "GiB" in message
     assert "W1127" not in message  # the last log line is not the reason

@@ -29,6 +29,7 @@ from sdk_gen.conversion import ConversionRequest
 from sdk_gen.platforms.base import ProjectOptions
 from sdk_gen.platforms.ios import memory_fits
 from sdk_gen.project import ProjectRequest, generate_project
+from sdk_gen.units import human_bytes
 
 BUNDLE_ID = "com.example.demo"
 SCHEMA = json.loads((REPO / "tests/schemas/xcodegen-project.schema.json").read_text())
@@ -219,11 +220,20 @@ def test_memory_plan_thresholds(project):
     assert f"XCTAssertEqual(plan.minAvailableBytes, {plan['min_available_bytes']})" in tests
 
 
+def test_readme_shows_every_budget_row(project):
+    # The README renders MemoryBudget.rows(); MemoryPlan.json carries their sum (the test above).
+    budget = project.generation.budget
+    readme = (project.path / "README.md").read_text()
+    for row in budget.rows():
+        assert row.bytes > 0, row.key  # int8 on the CPU: every part, the load copy included, is in the table
+        assert f"| {row.label} | {row.bytes} | {human_bytes(row.bytes)} |" in readme, row.key
+    assert f"| **total** | {budget.total_bytes} |" in readme
+
+
 def render_entitled(project, out: Path) -> Path:
     """The same conversion, rendered as if the plan needed the larger limit (a Phi-2 on an iPhone 15 Pro does)."""
     from sdk_gen.platforms import get_platform
-    from sdk_gen.render import render_tree
-    from sdk_gen.resources import data_dir
+    from sdk_gen.project import render_files
 
     generation = project.generation
     plan_result = generation.conversion.plan
@@ -231,7 +241,7 @@ def render_entitled(project, out: Path) -> Path:
     conversion = replace(generation.conversion, plan=entitled_plan)
     generation = replace(generation, conversion=conversion)
     platform = get_platform("ios")
-    render_tree(data_dir("templates") / "ios", out, platform.context(generation), platform.path_vars(generation))
+    render_files(platform, generation, out)
     return out
 
 

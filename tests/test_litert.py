@@ -13,7 +13,8 @@ from conftest import run_cli, tree_snapshot
 from sdk_gen.conversion import ConversionJob, ConversionRequest, convert, prepare_job
 from sdk_gen.errors import VerificationFailed
 from sdk_gen.model import inspect_model
-from sdk_gen.runtimes import get_runtime
+from sdk_gen.model.inspect import TOKENIZER_FILES
+from sdk_gen.verify_worker import run_verification
 
 CONTEXT = "256"
 
@@ -127,11 +128,10 @@ def test_verification_fails_against_a_different_model(demo_model, tmp_path):
     from sdk_gen.model.demo import write_demo_model
 
     other = write_demo_model(tmp_path / "other", seed=1)
-    runtime = get_runtime("litert")
     for quant in ("int4", "f32"):
         result = convert(ConversionRequest(model=str(demo_model), runtime="litert", quant=quant, context=256, verify=False))
         job, _, _ = prepare_job(ConversionRequest(model=str(other), runtime="litert", quant=quant, context=256))
-        verification = runtime.verify(job, result.artifact.path)
+        verification = run_verification(job, result.artifact.path)
         assert verification.passed is False
         assert verification.logits.mean_correlation < 0.5 and verification.logits.top1_agreement < 0.2
 
@@ -172,8 +172,9 @@ def tiny_family_model(family: str, demo_model: Path, out: Path) -> Path:
     )
     torch.manual_seed(0)
     getattr(T, model_name)(config).save_pretrained(out)
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-        shutil.copy(demo_model / name, out / name)
+    for name in TOKENIZER_FILES:
+        if (demo_model / name).is_file():
+            shutil.copy(demo_model / name, out / name)
     return out
 
 

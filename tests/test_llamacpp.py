@@ -223,7 +223,7 @@ def stub_classes(tmp_path_factory) -> Path:
 
 def test_android_project_builds_llama_cpp_from_the_pinned_sdist(android_project):
     root = android_project.path
-    assert android_project.generation.engine == "llamacpp"
+    assert android_project.generation.engine.key == "llamacpp"
     cmake = (root / "llm/src/main/cpp/CMakeLists.txt").read_text()
     assert f"URL {toolchain.SDIST_URL}\n" in cmake and f"URL_HASH SHA256={toolchain.SDIST_SHA256}\n" in cmake
     gradle = (root / "llm/build.gradle.kts").read_text()
@@ -439,7 +439,7 @@ def test_jni_bridge_loads_a_repacked_format_without_mmap(demo_model, stub_classe
 
 def test_ios_project_builds_llama_cpp_from_the_pinned_sdist(ios_project, tmp_path):
     root = ios_project.path
-    assert ios_project.generation.engine == "llamacpp"
+    assert ios_project.generation.engine.key == "llamacpp"
     package = (root / "Package.swift").read_text()
     assert 'path: "Frameworks/llama.xcframework"' in package
     script = root / "scripts/build-llama-xcframework.sh"

@@ -13,8 +13,7 @@ from sdk_gen import verify_worker
 from sdk_gen.conversion import ConversionJob
 from sdk_gen.model import inspect_model
 from sdk_gen.runtimes import get_runtime
-
-GIB = 1 << 30
+from sdk_gen.units import GIB
 
 
 def _job(model, runtime: str, quant: str, artifact_format: str) -> ConversionJob:

@@ -49,10 +49,10 @@ from sdk_gen.runtimes.mlc.steps import (
     params_bytes,
 )
 from sdk_gen.runtimes.mlc.toolchain import mlc_importable, source_ref
+from sdk_gen.units import MIB
 
 PACKAGE = "com.example.demo"
 SCHEMA = json.loads((REPO / "tests/schemas/xcodegen-project.schema.json").read_text())
-MIB = 1024 * 1024
 
 needs_mlc = pytest.mark.skipif(
     not mlc_importable(),
@@ -243,8 +243,7 @@ def mlc_result(demo_model: Path, platform: str, work: Path) -> ConversionResult:
     spec = inspect_model(str(demo_model))
     profile = load_profile("pixel8" if platform == "android" else "iphone15pro")
     plan = make_plan(spec, profile, PlanRequest(runtime="mlc", quant="q4f16_1", needs_platform_wrapper=True))
-    quant = runtime.quant(plan.plan.quant)
-    job = ConversionJob(model_dir=demo_model, spec=spec, runtime=runtime, quant=quant, context=plan.plan.context,
+    job = ConversionJob(model_dir=demo_model, spec=spec, runtime=runtime, quant=plan.plan.quant, context=plan.plan.context,
                         artifact_format=runtime.default_format(platform), backend="gpu", threads=4, name="demo",
                         platform=platform)
     build = runtime.build_plan(job)
@@ -261,7 +260,7 @@ def mlc_result(demo_model: Path, platform: str, work: Path) -> ConversionResult:
                       "requirements": "mlc-ai-nightly-cpu==0.20.dev78 mlc-llm-nightly-cpu==0.20.dev78+g1a2b3c4"},
     })
     artifact = CachedArtifact("stand-in", bundle, bundle.stat().st_size, sha256_file(bundle), {})
-    return ConversionResult(job=job, artifact=artifact, cache_hit=False, predicted_weights_bytes=quant.weight_bytes(spec),
+    return ConversionResult(job=job, artifact=artifact, cache_hit=False, predicted_weights_bytes=job.quant.weight_bytes(spec),
                             adapter=None, plan=plan, verification=None, toolchain={"mlc_llm": "0.20.dev78+g1a2b3c4"},
                             model_digest="0" * 64, runtime_figures=runtime.artifact_figures(job, bundle))
 
@@ -324,7 +323,7 @@ def ios_project(demo_model, tmp_path_factory):
 
 def test_android_project_includes_mlc4j_as_mlc_apps_do(android_project):
     root = android_project.path
-    assert android_project.generation.engine == "mlc"
+    assert android_project.generation.engine.key == "mlc"
     settings = (root / "settings.gradle.kts").read_text()
     assert 'include(":mlc4j")' in settings and 'project(":mlc4j").projectDir = file("dist/lib/mlc4j")' in settings
     assert 'useVersion("2.1.21")' in settings

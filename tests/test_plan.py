@@ -13,9 +13,9 @@ from sdk_gen.model import inspect_model
 from sdk_gen.planner import PlanRequest, make_plan
 from sdk_gen.profiles import load_profile
 from sdk_gen.runtimes import get_runtime
+from sdk_gen.units import GIB, MIB
 
 PHI2 = str(PUBLISHED_CONFIGS / "phi-2")
-GIB = 1024**3
 
 # Phi-2's parameters by role, worked out by hand from its config (see test_inspect for totals).
 PHI2_EMBEDDING = 51200 * 2560  # also the size of the separate lm_head
@@ -61,9 +61,9 @@ def test_kv_cache_by_hand():
     llama = get_runtime("llamacpp")
     q = llama.quant("q4_0")
     phi2 = compute_budget(inspect_model(PHI2), llama, q, 2048, "cpu", pixel8, False)
-    assert phi2.kv_cache_bytes == 32 * 2 * 32 * 80 * 2048 * 2 == 640 * 1024**2
+    assert phi2.kv_cache_bytes == 32 * 2 * 32 * 80 * 2048 * 2 == 640 * MIB
     llama1b = compute_budget(inspect_model(PUBLISHED_CONFIGS / "llama-3.2-1b-instruct"), llama, q, 2048, "cpu", pixel8, False)
-    assert llama1b.kv_cache_bytes == 16 * 2 * 8 * 64 * 2048 * 2 == 64 * 1024**2
+    assert llama1b.kv_cache_bytes == 16 * 2 * 8 * 64 * 2048 * 2 == 64 * MIB
     # Gemma 3: 22 of 26 layers slide over 512 tokens, so their cache stops growing there.
     gemma3 = compute_budget(inspect_model(PUBLISHED_CONFIGS / "gemma-3-1b-it"), llama, q, 2048, "cpu", pixel8, False)
     assert gemma3.kv_cache_bytes == 2 * 1 * 256 * (4 * 2048 + 22 * 512) * 2
@@ -110,7 +110,7 @@ def test_litert_cpu_budget_counts_what_xnnpack_makes_of_the_weights():
     assert f16_cpu.with_artifact_size(1000).load_copy_bytes == 2000
     # Phi-2 in f16 (5.6 GB file, ~17 GB resident on the CPU) cannot fit; auto stays quantized.
     assert not f16_cpu.fits
-    assert make_plan(spec, pixel8, PlanRequest(runtime="litert")).plan.quant in ("int8", "int4")
+    assert make_plan(spec, pixel8, PlanRequest(runtime="litert")).plan.quant.name in ("int8", "int4")
 
 
 def test_plan_json_contract(demo_model):
@@ -139,18 +139,18 @@ def test_auto_picks_the_best_quality_that_fits():
     spec = inspect_model(PHI2)
     # 12 GB Android: room for 8-bit weights at the full 2048 context.
     roomy = make_plan(spec, load_profile("oneplus12"))
-    assert roomy.plan.quant in ("q8_0", "int8") and roomy.plan.context == 2048
+    assert roomy.plan.quant.name in ("q8_0", "int8") and roomy.plan.context == 2048
     # 8 GB Android: 8-bit does not fit at 2048 tokens, so a 4-bit format is chosen.
     tight = make_plan(spec, load_profile("pixel8"))
-    assert tight.plan.quant in ("q4_k_m", "int4", "q4_0") and tight.budget.fits
+    assert tight.plan.quant.name in ("q4_k_m", "int4", "q4_0") and tight.budget.fits
     # f32 is never chosen automatically even when it would fit.
     tiny = make_plan(inspect_model(PUBLISHED_CONFIGS / "qwen2.5-0.5b-instruct"), load_profile("oneplus12"))
-    assert tiny.plan.quant != "f32"
+    assert tiny.plan.quant.name != "f32"
 
 
 def test_auto_never_picks_mlc():
     for profile in ("pixel8", "iphone15pro", "oneplus12"):
-        assert make_plan(inspect_model(PHI2), load_profile(profile)).plan.runtime != "mlc"
+        assert make_plan(inspect_model(PHI2), load_profile(profile)).plan.runtime.key != "mlc"
 
 
 def test_ios_uses_the_entitlement_only_when_needed(demo_model):

@@ -67,6 +67,15 @@ def test_user_profile_file_is_accepted(tmp_path):
     assert load_profile(str(path)).id == "my-phone"
 
 
+def test_form_factor_is_a_profile_fact_not_its_name(tmp_path):
+    # A tablet is said by the profile, whatever its id: a renamed iPad stays a tablet.
+    assert load_profile("ipad-pro-m4").form_factor == "tablet" and load_profile("iphone15pro").form_factor == "phone"
+    text = (REPO / "device_profiles" / "ipad-pro-m4.toml").read_text().replace('id = "ipad-pro-m4"', 'id = "studio-slate"')
+    path = tmp_path / "studio-slate.toml"
+    path.write_text(text)
+    assert load_profile(str(path)).form_factor == "tablet"
+
+
 def _write_variant(tmp_path, mutate):
     data = tomllib.loads((REPO / "device_profiles" / "pixel8.toml").read_text())
     mutate(data)
@@ -96,6 +105,7 @@ def _to_toml(data, prefix=""):
         (lambda d: d["memory"].update(app_memory_gib="lots"), "memory.app_memory_gib"),
         (lambda d: d["memory"].update(app_memory_gib=12), "memory.app_memory_gib"),
         (lambda d: d.update(platform="windows"), "platform"),
+        (lambda d: d.update(form_factor="watch"), "form_factor"),
         (lambda d: d["soc"].update(gpu_apis=["DirectX"]), "soc.gpu_apis"),
         (lambda d: d["soc"].update(cpu_big_cores=20), "soc.cpu_big_cores"),
         (lambda d: d["sources"].pop("app_memory"), "sources.app_memory"),

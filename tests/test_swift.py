@@ -267,16 +267,16 @@ def test_hostile_names_compile_and_read_back(demo_model, tmp_path, cache_dir, ch
 def render_with_ios(project, ios_version: str, out: Path, monkeypatch) -> Path:
     """The same conversion rendered as if its runtime needed iOS `ios_version` (the deployment
     target is the runtime's minimum)."""
-    from sdk_gen.platforms import get_platform
-    from sdk_gen.platforms import ios as ios_platform
-    from sdk_gen.render import render_tree
-    from sdk_gen.resources import data_dir
+    from dataclasses import replace
 
-    generation = project.generation
-    major, minor = (int(part) for part in ios_version.split("."))
-    monkeypatch.setitem(ios_platform.ENGINE_MIN_IOS, generation.engine, (major, minor))
+    from sdk_gen.platforms import get_platform
+    from sdk_gen.project import render_files
+
+    engine = project.generation.engine
+    engine = replace(engine, targets=tuple(replace(t, min_os=ios_version) for t in engine.targets))
+    generation = replace(project.generation, engine=engine)
     platform = get_platform("ios")
-    render_tree(data_dir("templates") / "ios", out, platform.context(generation), platform.path_vars(generation))
+    render_files(platform, generation, out)
     return out
 
 

@@ -238,6 +238,9 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 
+# The family keys, in FAMILIES' order: what a runtime that converts every family declares.
+FAMILY_KEYS: tuple[str, ...] = tuple(family.key for family in FAMILIES)
+
 
 def supported_names() -> str:
     """The supported families, as one line for error messages."""

@@ -12,6 +12,19 @@ from sdk_gen.model.resolve import resolve_model
 from sdk_gen.model.safetensors_header import classify, read_header, weight_files
 from sdk_gen.model.spec import ModelSpec
 
+# The files of a Hugging Face folder that make up its tokenizer and chat template: what a
+# fine-tune may ship beside its adapter to override the base's (new tokens, template).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+)
+
 
 def inspect_model(model: str | Path) -> ModelSpec:
     """Read ``model`` (folder, known name or cached repo id) and describe it.

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from sdk_gen.errors import BadInput
 from sdk_gen.model.spec import ParamBreakdown
+from sdk_gen.units import MIB
 
 # A header larger than this is not a real header: refuse before allocating it.
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
+_MAX_HEADER_BYTES = 100 * MIB
 
 _DTYPE_BYTES = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,

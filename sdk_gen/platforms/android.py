@@ -10,7 +10,7 @@ from typing import Any
 from sdk_gen import pins
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context, slug
-from sdk_gen.platforms.mlc_support import mlc_context
+from sdk_gen.units import MIB
 
 
 @dataclass(frozen=True)
@@ -28,49 +28,10 @@ class AndroidVersions:
     junit: str = "4.13.2"
     androidx_test_ext_junit: str = "1.3.0"
     androidx_test_runner: str = "1.7.0"
-    # LiteRT-LM's Android AAR of the same release line as the litert-lm-api that verified the model.
-    litertlm: str = pins.LITERTLM_PHONE
-    # MediaPipe's Android tasks-genai of the same release as the Python bundler that wrote the .task.
-    mediapipe_genai: str = pins.MEDIAPIPE
 
 
 COMPILE_SDK = 36
 TARGET_SDK = 36
-
-# What each engine needs from Android, and the ABIs its native libraries ship for.
-ENGINES = {
-    "litertlm": {
-        "class": "LiteRtLmEngine",
-        "min_sdk": 24,  # litertlm-android's AAR manifest
-        "abis": ("arm64-v8a", "x86_64"),
-        "abi_note": "LiteRT-LM's AAR ships arm64-v8a (phones) and x86_64 (emulators) native libraries only.",
-    },
-    "mediapipe": {
-        "class": "MediaPipeLlmEngine",
-        "min_sdk": 24,
-        "abis": ("arm64-v8a", "x86_64"),
-        "abi_note": (
-            "MediaPipe's tasks-genai targets arm64-v8a phones; its emulator support is limited (mediapipe#5551), "
-            "so if the x86_64 emulator cannot load it, run the smoke test on a device."
-        ),
-    },
-    "llamacpp": {
-        "class": "LlamaCppEngine",
-        "min_sdk": 24,
-        "abis": ("arm64-v8a", "x86_64"),
-        "abi_note": "the JNI bridge and llama.cpp are built from source by CMake for arm64-v8a and x86_64.",
-    },
-    "mlc": {
-        "class": "MlcEngine",
-        "min_sdk": 26,  # MLC's MLCChat app
-        "abis": ("arm64-v8a",),
-        "abi_note": "mlc4j's prepare_libs.py builds MLC's runtime for arm64-v8a (aarch64-linux-android) only.",
-    },
-}
-
-# mlc4j's build.gradle (copied in by `mlc_llm package`) configures Kotlin with `kotlinOptions {}`,
-# which Kotlin 2.2 made an error; MLC projects stay on the last Kotlin that accepts it.
-MLC_KOTLIN = "2.1.21"
 
 _KEYWORDS = frozenset(
     """
@@ -117,10 +78,8 @@ class AndroidPlatform(Platform):
     key = "android"
     display_name = "Android"
     template_name = "android"
+    project_format = "gradle"
     versions = AndroidVersions()
-
-    def engines(self) -> frozenset[str]:
-        return frozenset(ENGINES)
 
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         package = check_package(options.app_id) if options.app_id else default_package(model_name)
@@ -142,55 +101,44 @@ class AndroidPlatform(Platform):
         result = generation.conversion
         job = result.job
         profile = result.plan.profile
-        engine = ENGINES[generation.engine]
+        engine = generation.engine.target(self.project_format)
         # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
         # SDK that refused every phone older than it would turn away devices it can serve (the
         # on-device memory gate decides per phone).
-        min_sdk = engine["min_sdk"]
+        min_sdk = int(engine.min_os)
         min_reason = (
             f"{job.runtime.display_name}'s minimum; the memory budget was sized for the {profile.id} "
             f"profile ({profile.os_minimum}), and the on-device memory check decides per phone"
         )
-        total_mb = generation.budget.total_bytes // (1024 * 1024)
+        total_mb = generation.budget.total_bytes // MIB
         context = common_context(generation)
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
-        from sdk_gen.runtimes.llamacpp import project_settings as llama_settings
-
-        llama = llama_settings(job.quant.name)
-
-        host_package = {
-            "litertlm": "litert-lm-api", "mediapipe": "mediapipe", "llamacpp": "llama-cpp-python", "mlc": "mlc_llm",
-        }[generation.engine]
-        if generation.engine == "mlc":
-            context["mlc"] = mlc_context(generation, self.model_destinations(generation)[0])
-        android_version = {
-            "litertlm": self.versions.litertlm,
-            "mediapipe": self.versions.mediapipe_genai,
-            "llamacpp": f"llama.cpp from llama-cpp-python {llama['version']}",
-            "mlc": f"mlc4j built from mlc-llm {context.get('mlc', {}).get('source_ref') or 'source'}",
-        }[generation.engine]
+        extra = generation.engine.extra_context(generation, self.model_destinations(generation)[0])
+        runtime_version = extra.pop("runtime_version", engine.runtime_version)
+        context.update(extra)
         context.update(
             package=generation.options.app_id,
             project_slug=slug(generation.options.app_name, fallback="ondevice-llm"),
-            runtime_display=job.runtime.display_name if generation.engine != "mediapipe" else "MediaPipe LLM Inference",
-            llama=llama,
-            engine_class=engine["class"],
-            abis=engine["abis"],
-            abi_note=engine["abi_note"],
+            engine=engine,
+            runtime_display=generation.engine.display_name,
+            engine_class=engine.class_name,
+            abis=engine.abis,
+            abi_note=engine.abi_note,
+            keep_rules=engine.rules_for(f"{generation.options.app_id}.llm"),
             sdk={"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},
             versions={
                 **self.versions.__dict__,
-                **({"kotlin": MLC_KOTLIN} if generation.engine == "mlc" else {}),
-                "runtime_host": result.toolchain.get(host_package, ""),
-                "runtime_android": android_version,
+                **engine.version_overrides,
+                "runtime_host": result.toolchain.get(generation.engine.host_package, ""),
+                "runtime_android": runtime_version,
             },
             emulator={
                 # The smoke test runs on the Android the profile's device runs (its budget's device).
                 "api_level": max(min_sdk, profile.android_api_level, 33),
                 "arch": "x86_64",
                 "ram_mb": 4096 if total_mb < 2500 else 6144,
-                "disk_mb": 6000 + 2 * result.artifact.bytes // (1024 * 1024),
+                "disk_mb": 6000 + 2 * result.artifact.bytes // MIB,
             },
         )
         return context

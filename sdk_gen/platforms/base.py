@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,7 @@ class Platform(abc.ABC):
     key: str = ""
     display_name: str = ""
     template_name: str = ""
-
-    @abc.abstractmethod
-    def engines(self) -> frozenset[str]:
-        """The runtime engines this platform's templates can wrap."""
+    project_format: str = ""  # the engine overlays it renders: each engine's target for this format
 
     @abc.abstractmethod
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
@@ -88,7 +85,7 @@ class Generation:
 
     options: ProjectOptions
     conversion: Any  # sdk_gen.conversion.ConversionResult
-    engine: str
+    engine: Any  # sdk_gen.runtimes.engine.PhoneEngine
     delivery: str
     budget: Any  # MemoryBudget with the artifact's real size
     chat: Any  # sdk_gen.chat.ChatFormat
@@ -167,16 +164,17 @@ def common_context(generation: Generation) -> dict[str, Any]:
         # What the plan assumed one app may use on the profile's device, and its RAM: the app
         # scales that share to the RAM of the device it runs on (the memory gate's ceiling).
         "profile_memory": {"ram_bytes": profile.total_ram_bytes, "app_bytes": profile.app_memory_bytes},
-        "engine": generation.engine,
         "plan": {
-            "runtime": plan.runtime,
-            "quant": plan.quant,
+            "runtime": plan.runtime.key,
+            "quant": plan.quant.name,
             "context": plan.context,
             "backend": plan.backend,
             "threads": plan.threads,
             "memory_entitlement": plan.memory_entitlement,
         },
         "budget": generation.budget.to_json(),
+        # The parts of the footprint, in order (key, label, bytes, source): every budget table loops over them.
+        "budget_rows": [asdict(row) for row in generation.budget.rows()],
         "safety_margin": SAFETY_MARGIN,
         "artifact": {
             "file_name": job.artifact_name,

@@ -5,35 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk_gen import pins
 from sdk_gen.errors import BadInput
 from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context
-from sdk_gen.platforms.mlc_support import mlc_context
+from sdk_gen.units import GIB
 
-GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class IosVersions:
-    # LiteRT-LM's Swift package, of the same release line as the litert-lm-api that verified the model.
-    litertlm_swift: str = pins.LITERTLM_PHONE
-    # MediaPipe's GenAI pods, of the same release as the Python bundler that wrote the .task.
-    mediapipe_pods: str = pins.MEDIAPIPE
-
-
-# The oldest iOS each runtime's Apple package supports.
-# llama.cpp: its build-xcframework.sh builds for IOS_MIN_OS_VERSION=16.4 and MACOS_MIN_OS_VERSION=13.3
-# (llama-cpp-python 0.3.36's vendored copy); the generated script checks that before building.
-ENGINE_MIN_IOS = {"litertlm": (15, 0), "mediapipe": (15, 0), "llamacpp": (16, 4), "mlc": (15, 0)}
-# The macOS the package's host tests (`swift test`) need.
-ENGINE_MIN_MACOS = {"litertlm": "13.0", "mediapipe": "13.0", "llamacpp": "13.3", "mlc": "13.0"}
-ENGINE_DISPLAY = {
-    "litertlm": "LiteRT-LM", "mediapipe": "MediaPipe LLM Inference", "llamacpp": "llama.cpp", "mlc": "MLC LLM",
-}
 
 # fullmatch, not match + "$": "$" would accept a trailing newline.
 _BUNDLE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
@@ -98,10 +76,7 @@ class IosPlatform(Platform):
     key = "ios"
     display_name = "iOS"
     template_name = "ios"
-    versions = IosVersions()
-
-    def engines(self) -> frozenset[str]:
-        return frozenset(ENGINE_MIN_IOS)
+    project_format = "xcodegen"
 
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         bundle_id = check_bundle_id(options.app_id) if options.app_id else default_bundle_id(model_name)
@@ -117,7 +92,7 @@ class IosPlatform(Platform):
         name = generation.conversion.job.artifact_name
         if generation.delivery != "bundled":
             return [Path("model") / name]
-        if generation.engine in ("litertlm", "llamacpp"):
+        if generation.engine.target(self.project_format).host_smoke_test:
             # One copy: the package's host smoke test reads it, and project.yml bundles the same file
             # into the app.
             return [Path("Tests/LLMKitTests/Resources") / name]
@@ -127,39 +102,38 @@ class IosPlatform(Platform):
         result = generation.conversion
         profile = result.plan.profile
         plan = result.plan.plan
+        engine = generation.engine.target(self.project_format)
         # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
         # app that refused every iPhone older than it would turn away devices it can serve (the
         # on-device memory check decides per phone).
-        deployment = ENGINE_MIN_IOS[generation.engine]
         reason = (
-            f"{ENGINE_DISPLAY[generation.engine]}'s package needs iOS {deployment[0]}.{deployment[1]}; the memory "
+            f"{generation.engine.display_name}'s package needs iOS {engine.min_os}; the memory "
             f"budget was sized for the {profile.id} profile ({profile.os_minimum})"
         )
         plan_json = memory_plan(generation.budget, plan, profile)
         bundle_id = generation.options.app_id
         context = common_context(generation)
         context["artifact"]["swift_delivery"] = generation.delivery
-        if generation.engine == "mlc":
-            context["mlc"] = mlc_context(generation, self.model_destinations(generation)[0])
-        from sdk_gen.runtimes.llamacpp import project_settings as llama_settings
-
+        extra = generation.engine.extra_context(generation, self.model_destinations(generation)[0])
+        extra.pop("runtime_version", None)
+        context.update(extra)
         context.update(
-            llama=llama_settings(result.job.quant.name),
+            engine=engine,
+            engine_class=engine.class_name,
             bundle_id=bundle_id,
             bundle_prefix=bundle_id.rsplit(".", 1)[0],
             target_name=target_name(generation.options.app_name),
-            runtime_display=ENGINE_DISPLAY[generation.engine],
+            runtime_display=generation.engine.display_name,
             ios={
-                "deployment_target": f"{deployment[0]}.{deployment[1]}",
-                "macos_target": ENGINE_MIN_MACOS[generation.engine],
+                "deployment_target": engine.min_os,
+                "macos_target": engine.min_host_os,
                 "reason": reason,
-                "device_family": "1,2" if profile.id.startswith("ipad") else "1",
+                "device_family": "1,2" if profile.form_factor == "tablet" else "1",  # iPhone, or iPhone and iPad
             },
             memory_plan=plan_json,
             memory_plan_json=json.dumps(plan_json, indent=2),
             default_limit=profile.app_memory_bytes,
             # Address space beyond 4 GB: needed once the mappings outgrow it (mlc-llm#1260).
             extended_addressing=plan.memory_entitlement and generation.budget.total_bytes > 4 * GIB,
-            versions={**self.versions.__dict__},
         )
         return context

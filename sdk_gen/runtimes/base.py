@@ -4,6 +4,9 @@ A runtime knows: which model families it can take, its weight formats and what e
 bits per parameter (by weight role), how it lays out memory on the phone (KV cache precision,
 prefill chunk, fixed overhead), and (in the modules that implement them) how to convert and
 verify. Platforms and the planner talk to runtimes only through this interface.
+
+The job a runtime converts (ConversionJob) is part of that interface and lives here, so the
+runtimes never import the convert stage that drives them (sdk_gen/conversion.py).
 """
 
 from __future__ import annotations
@@ -12,19 +15,19 @@ import abc
 import math
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
+from sdk_gen.chat import ChatFormat, chat_format_for_model
 from sdk_gen.errors import ToolMissing
 from sdk_gen.model.spec import WEIGHT_ROLES, ModelSpec, ParamBreakdown
+from sdk_gen.runtimes.engine import PhoneEngine
 from sdk_gen.verify import Thresholds
 
 if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
     from sdk_gen.verify import VerificationResult
-
-MIB = 1024**2
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,12 @@ class Runtime(abc.ABC):
     def quant_formats(self) -> dict[str, QuantFormat]:
         """The runtime's weight formats by user-facing name."""
 
-    # (platform, artifact format) -> the engine wrapper the platform's templates render for it.
-    engines: Mapping[tuple[str, str], str] = {}
+    # (target OS, artifact format) -> the phone engine a project wraps that artifact in. The engine
+    # unit (sdk_gen/runtimes/engine.py) is the runtime's: its facts and its template overlays.
+    engines: Mapping[tuple[str, str], PhoneEngine] = {}
 
-    def engine_for(self, platform: str, artifact_format: str) -> str | None:
-        return self.engines.get((platform, artifact_format))
+    def engine_for(self, target_os: str, artifact_format: str) -> PhoneEngine | None:
+        return self.engines.get((target_os, artifact_format))
 
     def default_format(self, platform: str | None) -> str | None:
         """The artifact format to write for ``platform`` (None: the user must say)."""
@@ -125,9 +129,12 @@ class Runtime(abc.ABC):
         """Compute backends this runtime offers on ``platform``, preferred first."""
         return ("cpu",)
 
-    def gpu_api(self, platform: str) -> str | None:
-        """The GPU API the runtime's gpu backend needs on ``platform`` (checked against the profile)."""
-        return None
+    # The GPU API its gpu backend needs on each OS (checked against the profile); an OS it does not
+    # name has no GPU path.
+    gpu_apis: Mapping[str, str] = {}
+
+    def gpu_api(self, target_os: str) -> str | None:
+        return self.gpu_apis.get(target_os)
 
     def unsupported_reason(self, spec: ModelSpec) -> str | None:
         if spec.family not in self.families:
@@ -186,12 +193,6 @@ class Runtime(abc.ABC):
         """
         raise ToolMissing(f"{self.display_name} has no converter in sdkgen {self._sdkgen_version()}")
 
-    def verify(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
-        """Run ``artifact`` with the runtime's host build and compare it with PyTorch (in a child process)."""
-        from sdk_gen.verify_worker import run_verification
-
-        return run_verification(job, artifact)
-
     def artifact_figures(self, job: "ConversionJob", artifact: Path) -> dict:
         """Memory figures the runtime's own tools reported for this artifact.
 
@@ -201,7 +202,10 @@ class Runtime(abc.ABC):
         return {}
 
     def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
-        """The check itself, in the verification child process."""
+        """Run ``artifact`` with the runtime's host build and compare it with PyTorch.
+
+        sdk_gen.verify_worker.run_verification calls this in a child process, which rebuilds the
+        runtime from the registry; the interface itself knows nothing of that child."""
         raise ToolMissing(f"{self.display_name} has no host verifier in sdkgen {self._sdkgen_version()}")
 
     @staticmethod
@@ -209,3 +213,41 @@ class Runtime(abc.ABC):
         from sdk_gen import __version__
 
         return __version__
+
+
+@dataclass(frozen=True)
+class ConversionJob:
+    """Everything a runtime needs to produce (and check) one artifact."""
+
+    model_dir: Path  # the folder the converter reads: the merged checkpoint when an adapter is given
+    spec: ModelSpec
+    runtime: Runtime
+    quant: QuantFormat
+    context: int
+    artifact_format: str
+    backend: str
+    threads: int
+    pre_tokenizer: str | None = None
+    name: str = ""  # what the artifact is named after: the adapter's folder, else the model's
+    platform: str | None = None  # the phone OS the artifact is for, when known (profile or command)
+    # Where the artifact's tokenizer files come from when not from the model's folder: a LoRA
+    # adapter that ships its own (sdk_gen.adapters.tokenizer_source, the rule the merge copies by).
+    # Known before the merge, and still known after its folder is deleted.
+    tokenizer_dir: Path | None = None
+
+    @property
+    def artifact_name(self) -> str:
+        source = self.name or self.spec.path.name
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source).strip("-.") or "model"
+        while len(stem.encode("utf-8", "surrogatepass")) > 160:  # file names stay under the 255 bytes filesystems allow
+            stem = stem[:-1]
+        stem = stem.strip("-.") or "model"
+        return f"{stem}-{self.quant.name}.{self.runtime.file_suffix(self.artifact_format)}"
+
+    @cached_property
+    def chat_format(self) -> ChatFormat:
+        """The chat turns of the tokenizer the artifact carries (the adapter's template, when it
+        ships one), for prompts built outside the tokenizer: MLC's conversation template and the
+        generated apps. Cached: loading a tokenizer is not free, and a job is asked more than once
+        (MLC's cache key, its build, the project's templates)."""
+        return chat_format_for_model(self.spec.path, tokenizer_dir=self.tokenizer_dir)

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdk_gen.errors import BadInput, ConversionFailed
+from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.model.spec import ModelSpec
-from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
+from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
+from sdk_gen.runtimes.litert.phone import LITERTLM, MEDIAPIPE
+from sdk_gen.units import MIB
 from sdk_gen.verify import Thresholds
 
 if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.runtimes.base import ConversionJob
     from sdk_gen.verify import VerificationResult
 
 # Verification thresholds. Float formats must reproduce the reference (measured on the demo:
@@ -40,16 +43,17 @@ class LiteRtRuntime(Runtime):
     key = "litert"
     display_name = "LiteRT-LM"
     # Each family checked end to end on a tiny model (tests/test_litert.py::test_every_family).
-    families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
+    families = FAMILY_KEYS
     artifact_kind = ".litertlm"
     formats = ("litertlm", "task")
     # .litertlm: LiteRT-LM's Kotlin API (Maven) / Swift package (SwiftPM).
     # .task: MediaPipe's LlmInference (Maven tasks-genai / CocoaPods MediaPipeTasksGenAI).
+    gpu_apis = {"android": "OpenCL", "ios": "Metal"}
     engines = {
-        ("android", "litertlm"): "litertlm",
-        ("android", "task"): "mediapipe",
-        ("ios", "litertlm"): "litertlm",
-        ("ios", "task"): "mediapipe",
+        ("android", "litertlm"): LITERTLM,
+        ("android", "task"): MEDIAPIPE,
+        ("ios", "litertlm"): LITERTLM,
+        ("ios", "task"): MEDIAPIPE,
     }
     default_quants = ("int8",)
     toolchain_packages = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "litert-lm-api", "mediapipe", "torch", "transformers")
@@ -110,9 +114,6 @@ class LiteRtRuntime(Runtime):
         # litert-torch's default export targets XNNPack on the CPU; a GPU export needs the GPU
         # composites and is opt-in (--backend gpu).
         return ("cpu", "gpu")
-
-    def gpu_api(self, platform: str) -> str | None:
-        return "OpenCL" if platform == "android" else "Metal"
 
     def missing_tools(self) -> str | None:
         for module, package in (("litert_torch", "litert-torch"), ("litert_lm", "litert-lm-api"), ("mediapipe", "mediapipe")):
@@ -178,16 +179,3 @@ class LiteRtRuntime(Runtime):
 
         return verify_artifact(job, artifact)
 
-
-def _stop_ids(model_dir: Path, hf_tokenizer) -> list[int]:
-    """The ids that end a reply: generation_config's eos ids, else the tokenizer's eos."""
-    import json
-
-    ids: list[int] = []
-    generation = model_dir / "generation_config.json"
-    if generation.is_file():
-        eos = json.loads(generation.read_text()).get("eos_token_id")
-        ids = [eos] if isinstance(eos, int) else list(eos or [])
-    if not ids and hf_tokenizer.eos_token_id is not None:
-        ids = [hf_tokenizer.eos_token_id]
-    return ids

@@ -20,7 +20,7 @@ from sdk_gen.verify import (
 )
 
 if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.runtimes.base import ConversionJob
 
 HOST_THREADS = 2
 
@@ -76,15 +76,20 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
             checks["tokenizer_parity"] = tokenizer_ok
             runtime_name = f"litert_lm.Engine {version('litert-lm-api')} (CPU) for greedy text; LiteRT interpreter for logits"
         else:
-            from sdk_gen.runtimes.litert import _stop_ids
-            from sdk_gen.runtimes.litert.task import PARITY_TEXTS, SentencePieceTokenizer, first_parity_mismatch, read_task
+            from sdk_gen.runtimes.litert.task import (
+                PARITY_TEXTS,
+                SentencePieceTokenizer,
+                first_parity_mismatch,
+                read_task,
+                reply_stop_ids,
+            )
 
             tflite, tokenizer_model = read_task(artifact, scratch_dir)
             byte_level = job.spec.tokenizer_kind == "byte-level-bpe" and not (job.model_dir / "tokenizer.model").is_file()
             sp = SentencePieceTokenizer(tokenizer_model, byte_mapping=byte_level)
             checks["tokenizer_parity"] = first_parity_mismatch(reference.tokenizer, sp, [*prompts, *PARITY_TEXTS]) is None
             decoder = TfliteDecoder(tflite, HOST_THREADS)
-            stop = StopRule(tuple((i,) for i in _stop_ids(job.model_dir, reference.tokenizer)))
+            stop = StopRule(tuple((i,) for i in reply_stop_ids(job.model_dir, reference.tokenizer)))
             for prompt in prompts:
                 prompt_ids = sp.encode(prompt)
                 ref_ids = reference.greedy(prompt_ids, GREEDY_STEPS, stop)

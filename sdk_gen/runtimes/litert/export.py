@@ -85,13 +85,12 @@ def _child(request: dict) -> int:
     if task:
         from transformers import AutoTokenizer
 
-        from sdk_gen.runtimes.litert import _stop_ids
-        from sdk_gen.runtimes.litert.task import build_task
+        from sdk_gen.runtimes.litert.task import build_task, reply_stop_ids
 
         model_dir = Path(task["model_dir"])
-        stop_ids = _stop_ids(model_dir, AutoTokenizer.from_pretrained(model_dir))
         try:
-            build_task(model_dir, produced, Path(task["workdir"]), Path(task["out"]), stop_ids)
+            build_task(model_dir, produced, Path(task["workdir"]), Path(task["out"]),
+                       reply_stop_ids(model_dir, AutoTokenizer.from_pretrained(model_dir)))
         except BadInput as refusal:
             return report_bad_input(refusal)
     return 0

@@ -110,6 +110,20 @@ def mark_special_tokens(sp: SentencePieceTokenizer, hf_tokenizer) -> None:
         sp.path.write_bytes(model.SerializeToString())
 
 
+def reply_stop_ids(model_dir: Path, hf_tokenizer) -> list[int]:
+    """The ids that end a reply: generation_config's eos ids, else the tokenizer's eos."""
+    import json
+
+    ids: list[int] = []
+    generation = model_dir / "generation_config.json"
+    if generation.is_file():
+        eos = json.loads(generation.read_text()).get("eos_token_id")
+        ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if not ids and hf_tokenizer.eos_token_id is not None:
+        ids = [hf_tokenizer.eos_token_id]
+    return ids
+
+
 def build_task(model_dir: Path, litertlm: Path, workdir: Path, out_path: Path, stop_ids: Sequence[int]) -> Path:
     """Turn a litert-torch `.litertlm` into a MediaPipe `.task`, refusing an unfaithful tokenizer."""
     from transformers import AutoTokenizer

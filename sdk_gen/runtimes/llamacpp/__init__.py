@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdk_gen.errors import BadInput, ConversionFailed
+from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.model.spec import ModelSpec
-from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
+from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
+from sdk_gen.runtimes.llamacpp.phone import LLAMACPP
+from sdk_gen.units import MIB
 from sdk_gen.verify import Thresholds
 
 if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.runtimes.base import ConversionJob
     from sdk_gen.verify import VerificationResult
 
 # ggml block formats, bits per weight including their scales.
@@ -39,33 +42,6 @@ _EXACT_F16 = Thresholds(
 _Q8_0 = Thresholds(exact=False, min_correlation=0.999, min_top1=0.85, min_top5_overlap=0.85)
 _Q4_K_M = Thresholds(exact=False, min_correlation=0.97, min_top1=0.55, min_top5_overlap=0.60)
 _Q4_0 = Thresholds(exact=False, min_correlation=0.95, min_top1=0.50, min_top5_overlap=0.55)
-
-
-# Formats llama.cpp's CPU backend repacks at load into its own interleaved buffer (CPU_REPACK:
-# q4_0_8x8 / q4_K_8x8 on x86, the 4x4/4x8 layouts on arm64). Mapping the file as well would keep
-# both copies resident (measured: 1.5-1.7x the weights in RSS), so these load without mmap and hold
-# the weights once; f16 and q8_0 are used in place, so mapping them costs nothing extra and lets
-# the kernel page them.
-_REPACKED_ON_CPU = frozenset({"q4_0", "q4_k_m"})
-
-
-def use_mmap(quant: str) -> bool:
-    """Whether the apps (and the host check) let llama.cpp memory-map a GGUF of this format."""
-    return quant not in _REPACKED_ON_CPU
-
-
-def project_settings(quant: str) -> dict:
-    """What the Android and iOS templates need of llama.cpp: the pinned sdist their builds fetch
-    (the one that converted and verified the model) and how to load this format."""
-    from sdk_gen.runtimes.llamacpp import toolchain
-
-    return {
-        "version": toolchain.VERSION,
-        "sdist_url": toolchain.SDIST_URL,
-        "sdist_sha256": toolchain.SDIST_SHA256,
-        "ndk_version": toolchain.ANDROID_NDK_VERSION,
-        "use_mmap": use_mmap(quant),
-    }
 
 
 def _output_matrix_bits(spec: ModelSpec) -> float:
@@ -124,13 +100,14 @@ class LlamaCppRuntime(Runtime):
     key = "llamacpp"
     display_name = "llama.cpp"
     takes_pre_tokenizer = True
-    families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
+    families = FAMILY_KEYS
     artifact_kind = ".gguf"
     formats = ("gguf",)
     default_quants = ("q4_k_m", "q4_0")
     toolchain_packages = ("llama-cpp-python", "torch", "transformers")
     # A JNI bridge (Android) and llama.cpp's C API from Swift (iOS), over the same llama.cpp.
-    engines = {("android", "gguf"): "llamacpp", ("ios", "gguf"): "llamacpp"}
+    gpu_apis = {"android": "OpenCL", "ios": "Metal"}
+    engines = {("android", "gguf"): LLAMACPP, ("ios", "gguf"): LLAMACPP}
     memory = MemoryTraits(
         kv_bytes_cpu=2,  # f16 K and V (llama.cpp's default cache type)
         kv_bytes_gpu=2,
@@ -174,9 +151,6 @@ class LlamaCppRuntime(Runtime):
         # Metal is llama.cpp's default on Apple GPUs; on Android the CPU path is the robust one
         # (OpenCL/Vulkan backends vary by vendor), GPU is opt-in.
         return ("gpu", "cpu") if platform == "ios" else ("cpu", "gpu")
-
-    def gpu_api(self, platform: str) -> str | None:
-        return "Metal" if platform == "ios" else "OpenCL"
 
     def missing_tools(self) -> str | None:
         if importlib.util.find_spec("llama_cpp") is None:

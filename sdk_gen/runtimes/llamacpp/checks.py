@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sdk_gen.runtimes.llamacpp.loading import use_mmap
+from sdk_gen.units import MIB
 from sdk_gen.verify import (
     GREEDY_STEPS,
     PromptResult,
@@ -22,10 +24,9 @@ from sdk_gen.verify import (
 )
 
 if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.runtimes.base import ConversionJob
 
 HOST_THREADS = 2
-_MIB = 1024 * 1024
 
 
 class LlamaLog:
@@ -45,7 +46,7 @@ class LlamaLog:
 
     def mib(self, pattern: str) -> int | None:
         found = re.findall(pattern, "".join(self.lines))
-        return int(float(found[-1]) * _MIB) if found else None
+        return int(float(found[-1]) * MIB) if found else None
 
 
 def greedy(llm, prompt_ids: list[int], steps: int, stop: StopRule) -> list[int]:
@@ -77,8 +78,6 @@ def open_model(artifact: Path, context: int, quant: str, logits_all: bool = True
     """llama_cpp.Llama set up as the generated apps set up llama.cpp (by default keeping every
     position's logits, which the verification compares)."""
     import llama_cpp
-
-    from sdk_gen.runtimes.llamacpp import use_mmap
 
     # The apps leave flash attention to llama.cpp (AUTO), which turns it on for the CPU; it changes
     # the accumulation order, so the host runs the same attention path as the phone.

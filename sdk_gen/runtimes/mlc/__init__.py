@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import tarfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdk_gen.errors import BadInput, ConversionFailed, ToolMissing
-from sdk_gen.runtimes.base import MIB, MemoryTraits, QuantFormat, Runtime
+from sdk_gen.model.families import FAMILY_KEYS
+from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
+from sdk_gen.runtimes.mlc.bundle import read_bundle_meta
+from sdk_gen.runtimes.mlc.phone import MLC
+from sdk_gen.units import MIB
 
 if TYPE_CHECKING:
-    from sdk_gen.conversion import ConversionJob
+    from sdk_gen.runtimes.base import ConversionJob
     from sdk_gen.runtimes.mlc.steps import MlcBuild
 
 DRIVER_REVISION = 2
@@ -31,11 +34,12 @@ FORMAT_FOR_PLATFORM = {"android": "mlc-android", "ios": "mlc-iphone"}
 class MlcRuntime(Runtime):
     key = "mlc"
     display_name = "MLC LLM"
-    families = ("phi", "phi3", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3")
+    families = FAMILY_KEYS
     auto_selectable = False  # only when asked: the toolchain is not installable from PyPI
     artifact_kind = ".mlc.tar"
     formats = ("mlc-android", "mlc-iphone")
-    engines = {("android", "mlc-android"): "mlc", ("ios", "mlc-iphone"): "mlc"}
+    gpu_apis = {"android": "OpenCL", "ios": "Metal"}
+    engines = {("android", "mlc-android"): MLC, ("ios", "mlc-iphone"): MLC}
     default_quants = ("q4f16_1",)
     host_verification_gap = (
         "MLC compiles the model library for the phone's GPU (OpenCL on Android, Metal on iOS), which "
@@ -62,9 +66,6 @@ class MlcRuntime(Runtime):
 
     def backends(self, platform: str) -> tuple[str, ...]:
         return ("gpu",)  # MLC compiles for OpenCL (Android) and Metal (iOS) only
-
-    def gpu_api(self, platform: str) -> str | None:
-        return "OpenCL" if platform == "android" else "Metal"
 
     def default_format(self, platform: str | None) -> str | None:
         return FORMAT_FOR_PLATFORM.get(platform or "")
@@ -103,14 +104,13 @@ class MlcRuntime(Runtime):
             )
 
     def build_plan(self, job: "ConversionJob") -> "MlcBuild":
-        from sdk_gen.chat import chat_format_for_model
         from sdk_gen.runtimes.mlc.steps import MlcBuild, conv_template_for, model_id, model_lib_prefix
 
         platform = next(p for p, f in FORMAT_FOR_PLATFORM.items() if f == job.artifact_format)
         return MlcBuild(
             model_dir=job.model_dir,
             quant=job.quant.name,
-            conv_template=conv_template_for(job.spec.family, chat_format_for_model(job.spec.path)),
+            conv_template=conv_template_for(job.spec.family, job.chat_format),
             context=job.context,
             prefill_chunk=min(self.memory.prefill_chunk, job.context),
             platform=platform,
@@ -158,14 +158,3 @@ class MlcRuntime(Runtime):
         if meta.get("temp_bytes"):
             figures["working_bytes"] = meta["temp_bytes"]
         return figures
-
-
-def read_bundle_meta(bundle: Path) -> dict:
-    """sdkgen-mlc.json from an MLC bundle (see convert.py)."""
-    from sdk_gen.runtimes.mlc.convert import BUNDLE_META
-
-    with tarfile.open(bundle) as archive:
-        member = archive.extractfile(BUNDLE_META)
-        if member is None:
-            raise ConversionFailed(f"{bundle.name} is not an sdkgen MLC bundle (no {BUNDLE_META})")
-        return json.loads(member.read().decode("utf-8"))

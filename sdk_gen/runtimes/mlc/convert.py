@@ -17,9 +17,9 @@ from pathlib import Path
 
 from sdk_gen.runtimes.mlc.steps import MlcBuild, function_memory_mb, params_bytes
 from sdk_gen.subprocess_log import telling_line
+from sdk_gen.units import MIB
 
 BUNDLE_META = "sdkgen-mlc.json"
-MIB = 1024 * 1024
 
 
 class MlcStepFailed(RuntimeError):

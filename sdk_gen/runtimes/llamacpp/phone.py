@@ -1,0 +1,66 @@
+"""The llama.cpp phone engine: a JNI bridge built from source by CMake on Android, the
+`llama` XCFramework built by llama.cpp's own script on iOS (sdk_gen/runtimes/engine.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from sdk_gen.runtimes.engine import EngineTarget, Library, PhoneEngine, builtin_overlay
+from sdk_gen.runtimes.llamacpp import toolchain
+from sdk_gen.runtimes.llamacpp.loading import use_mmap
+
+
+def project_settings(quant: str) -> dict:
+    """What the Android and iOS templates need of llama.cpp: the pinned sdist their builds fetch
+    (the one that converted and verified the model) and how to load this format."""
+    return {
+        "version": toolchain.VERSION,
+        "sdist_url": toolchain.SDIST_URL,
+        "sdist_sha256": toolchain.SDIST_SHA256,
+        "ndk_version": toolchain.ANDROID_NDK_VERSION,
+        "use_mmap": use_mmap(quant),
+    }
+
+
+def _context(generation, model_path: Path) -> Mapping[str, Any]:
+    return {"llama": project_settings(generation.conversion.job.quant.name)}
+
+
+_RUNTIME_VERSION = f"llama.cpp from llama-cpp-python {toolchain.VERSION}"
+
+LLAMACPP = PhoneEngine(
+    key="llamacpp",
+    display_name="llama.cpp",
+    host_package="llama-cpp-python",
+    context=_context,
+    targets=(
+        EngineTarget(
+            project_format="gradle",
+            class_name="LlamaCppEngine",
+            min_os="24",
+            overlay=builtin_overlay("llamacpp", "gradle"),
+            abis=("arm64-v8a", "x86_64"),
+            abi_note="the JNI bridge and llama.cpp are built from source by CMake for arm64-v8a and x86_64.",
+            keep_rules=(
+                "# JNI_OnLoad registers natives on LlamaCppBridge and calls TokenListener.onToken by name.",
+                "-keep class {sdk_package}.LlamaCppBridge { *; }",
+                "-keep interface {sdk_package}.TokenListener { *; }",
+            ),
+            runtime_version=_RUNTIME_VERSION,
+        ),
+        EngineTarget(
+            project_format="xcodegen",
+            class_name="LlamaCppEngine",
+            # llama.cpp's build-xcframework.sh builds for IOS_MIN_OS_VERSION=16.4 and MACOS_MIN_OS_VERSION=13.3
+            # (llama-cpp-python 0.3.36's vendored copy); the generated script checks that before building.
+            min_os="16.4",
+            min_host_os="13.3",
+            overlay=builtin_overlay("llamacpp", "xcodegen"),
+            libraries=(Library("xcframework", "llama", toolchain.VERSION, url="Frameworks/llama.xcframework",
+                               note="Built by scripts/build-llama-xcframework.sh from the sdist that converted the model."),),
+            host_smoke_test=True,
+            runtime_version=_RUNTIME_VERSION,
+        ),
+    ),
+)

@@ -1,0 +1,108 @@
+"""Runtimes from other packages: installed through the `sdkgen.runtimes` entry point, they bring
+their phone engine (facts and template overlay) and sdkgen generates projects around them with
+no edit of its own (tests/toy_runtime is such a package)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import android_toolchain as tc
+from conftest import run_cli
+from sdk_gen.runtimes.engine import PhoneEngine
+
+PACKAGE = "com.example.plugin"
+
+
+@pytest.fixture
+def toy_runtime_installed(tmp_path, monkeypatch):
+    """Install tests/toy_runtime the way pip would: a dist-info folder on sys.path whose
+    entry_points.txt names it in the `sdkgen.runtimes` group."""
+    site = tmp_path / "site"
+    dist_info = site / "toy_sdkgen_runtime-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-sdkgen-runtime\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[sdkgen.runtimes]\nggufheader = toy_runtime:GgufHeaderRuntime\n")
+    monkeypatch.syspath_prepend(str(site))
+    # sdkgen's worker processes (conversion, host verification) must find it too, as they would
+    # find a package pip installed.
+    tests_dir = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), str(tests_dir), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    return site
+
+
+def _generate(demo_model: Path, out: Path, os_name: str = "android", profile: str = "pixel8"):
+    return run_cli(os_name, "--model", str(demo_model), "--profile", profile, "--runtime", "ggufheader",
+                   "--quant", "q8_0", "--package" if os_name == "android" else "--bundle-id", PACKAGE, "-o", str(out))
+
+
+def test_a_plug_in_runtime_generates_an_android_project_from_its_own_overlay(demo_model, tmp_path, toy_runtime_installed):
+    out = tmp_path / "app"
+    result = _generate(demo_model, out)
+    assert result.code == 0, result.stderr
+    kotlin = out / "llm/src/main/kotlin/com/example/plugin/llm"
+    # The engine's own file comes from its overlay; no built-in engine's file is written.
+    assert "class GgufHeaderEngine" in (kotlin / "GgufHeaderEngine.kt").read_text()
+    assert not (kotlin / "LlamaCppEngine.kt").exists() and not (out / "llm/src/main/cpp").exists()
+    # Its hook fills the shared factory.
+    assert "return GgufHeaderEngine(file, settings)" in (kotlin / "OnDeviceLlm.kt").read_text()
+    # Its facts, as data, reach the shared templates: library and pin, R8 rule, minimum SDK, ABIs.
+    catalog = tomllib.loads((out / "gradle/libs.versions.toml").read_text())
+    assert catalog["versions"]["okio"] == "3.9.1"
+    assert catalog["libraries"]["okio"] == {"group": "com.squareup.okio", "name": "okio", "version": {"ref": "okio"}}
+    gradle = (out / "llm/build.gradle.kts").read_text()
+    assert "api(libs.okio)" in gradle and "minSdk = 28" in gradle and 'abiFilters += listOf("arm64-v8a")' in gradle
+    assert "-keep class com.example.plugin.llm.GgufHeaderEngine { *; }" in (out / "llm/consumer-rules.pro").read_text()
+    readme = (out / "README.md").read_text()
+    assert "GGUF header reader" in readme and "`GgufHeaderEngine`" in readme
+    report = (out / "sdkgen-report.json").read_text()
+    assert '"engine": "ggufheader"' in report
+
+
+@pytest.mark.slow
+def test_the_plug_in_s_project_compiles(demo_model, tmp_path, toy_runtime_installed):
+    out = tmp_path / "app"
+    assert _generate(demo_model, out).code == 0
+    stubs = tc.build_stubs(tmp_path / "stubs")
+    tc.compile_project(out, PACKAGE, stubs, tmp_path / "work")
+
+
+def test_a_format_the_plug_in_s_engine_lacks_is_refused_before_conversion(demo_model, tmp_path, toy_runtime_installed):
+    result = _generate(demo_model, tmp_path / "app", "ios", "iphone15pro")
+    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert "'ggufheader' engine has no xcodegen project templates" in result.stderr and "gradle" in result.stderr
+    assert not (tmp_path / "app").exists() and not list((tmp_path / "cache").rglob("*.gguf"))
+
+
+@pytest.mark.parametrize("os_name, profile", [("android", "pixel8"), ("ios", "iphone15pro")])
+def test_an_engine_named_but_not_brought_is_refused_before_conversion(demo_model, tmp_path, monkeypatch, os_name, profile):
+    # A plug-in written before engines were units names its engine as a string.
+    from sdk_gen.runtimes import get_runtime
+
+    runtime = get_runtime("llamacpp")
+    monkeypatch.setattr(type(runtime), "engine_for", lambda self, target_os, artifact_format: "phantom")
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_cli(os_name, "--model", str(demo_model), "--profile", profile, "--runtime", "llamacpp",
+                     "--quant", "q8_0", "-o", str(tmp_path / "o"))
+    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert "'phantom'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists() and not list((tmp_path / "cache").rglob("*.gguf"))
+
+
+def test_an_engine_whose_overlay_is_missing_is_refused(demo_model, tmp_path, monkeypatch):
+    from sdk_gen.runtimes import get_runtime
+
+    runtime = get_runtime("llamacpp")
+    engine = runtime.engine_for("android", "gguf")
+    broken = replace(engine, targets=tuple(replace(t, overlay=tmp_path / "nowhere") for t in engine.targets))
+    assert isinstance(broken, PhoneEngine)
+    monkeypatch.setattr(type(runtime), "engine_for", lambda self, target_os, artifact_format: broken)
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--runtime", "llamacpp",
+                     "--quant", "q8_0", "-o", str(tmp_path / "o"))
+    assert result.code == 2 and "templates are missing" in result.stderr and "Traceback" not in result.stderr
