@@ -187,17 +187,17 @@ def convert_command(output, force, as_json, profile, **options) -> None:
         print_tables(conversion_tables(result, output))
 
 
-def _project_command(platform: str, output, force, as_json, profile, app_id, app_name, model_url, options) -> None:
-    from sdk_gen.platforms.base import ProjectOptions
+def _project_command(target_os: str, output, force, as_json, profile, app_id, app_name, model_url, options) -> None:
+    from sdk_gen.formats.base import ProjectOptions
     from sdk_gen.progress import Progress
     from sdk_gen.project import ProjectRequest, generate_project
     from sdk_gen.report import print_json, print_tables, project_tables
 
     request = ProjectRequest(
-        platform=platform,
+        target_os=target_os,
         conversion=_conversion_request(options, profile),
         options=ProjectOptions(app_id=app_id, app_name=app_name, model_url=model_url),
-        output=output or Path(f"{platform}-project"),
+        output=output or Path(f"{target_os}-project"),
         force=force,
     )
     result = generate_project(request, Progress(quiet=as_json))

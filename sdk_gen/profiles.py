@@ -17,7 +17,8 @@ from sdk_gen.errors import BadInput
 from sdk_gen.resources import data_dir
 from sdk_gen.units import GIB
 
-PLATFORMS = ("android", "ios")
+# The OSes profiles describe (a profile's `platform`), with the name users read.
+TARGET_OSES = {"android": "Android", "ios": "iOS"}
 # What kind of device it is: generated apps declare the families they run on from it (an iPad
 # profile makes an app that also runs on iPads).
 FORM_FACTORS = ("phone", "tablet")
@@ -176,8 +177,8 @@ class _Reader:
 def _parse(data: dict, path: Path) -> DeviceProfile:
     r = _Reader(data, path)
     platform = r.text("platform")
-    if platform not in PLATFORMS:
-        raise r.fail("platform", f"one of {', '.join(PLATFORMS)}", platform)
+    if platform not in TARGET_OSES:
+        raise r.fail("platform", f"one of {', '.join(TARGET_OSES)}", platform)
     form_factor = r.text("form_factor", required=False) or "phone"
     if form_factor not in FORM_FACTORS:
         raise r.fail("form_factor", f"one of {', '.join(FORM_FACTORS)}", form_factor)

@@ -1,7 +1,7 @@
 """`sdkgen android` / `sdkgen ios`: plan, convert, verify, render, report; all or nothing.
 
     request -> validate everything cheap (options, output, profile, plan) -> convert (cached)
-            -> verify on the host -> render the platform's templates into a staging folder
+            -> verify on the host -> render the format's templates and the engine's overlay into a staging folder
             -> place the model -> write sdkgen-report.json -> move the project into place
 """
 
@@ -25,18 +25,18 @@ from sdk_gen.conversion import (
 )
 from sdk_gen.errors import BadInput, DoesNotFit
 from sdk_gen.output import atomic_output_dir, check_output_target
-from sdk_gen.platforms import get_platform
-from sdk_gen.platforms.base import Generation, ProjectOptions, delivery_for
+from sdk_gen.formats import format_for_os, get_format
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, delivery_for
+from sdk_gen.profiles import TARGET_OSES
 from sdk_gen.progress import Progress
 from sdk_gen.render import render_tree
-from sdk_gen.resources import data_dir
 from sdk_gen.runtimes.engine import PhoneEngine
 from sdk_gen.units import human_bytes
 
 
 @dataclass(frozen=True)
 class ProjectRequest:
-    platform: str
+    target_os: str  # "android" or "ios": `sdkgen <os>`
     conversion: ConversionRequest
     options: ProjectOptions
     output: Path
@@ -46,7 +46,7 @@ class ProjectRequest:
 @dataclass
 class ProjectResult:
     path: Path
-    platform: str
+    target_os: str
     conversion: ConversionResult
     generation: Generation
     files: list[str]
@@ -54,7 +54,8 @@ class ProjectResult:
     def report(self) -> dict:
         data = self.conversion.report()
         data["project"] = {
-            "platform": self.platform,
+            "platform": self.target_os,
+            "format": self.generation.project_format,
             "path": str(self.path),
             "engine": self.generation.engine.key,
             "delivery": self.generation.delivery,
@@ -110,36 +111,40 @@ def _check_path_length(output: Path, app_id: str | None) -> None:
         )
 
 
-def check_engine(platform, runtime, artifact_format: str):
+def check_engine(target_os: str, project_format: ProjectFormat, runtime, artifact_format: str) -> PhoneEngine:
     """The phone engine the project wraps the artifact in, refused with one line when the runtime
     has none for this OS or none written for this project format (checked before any conversion)."""
-    engine = runtime.engine_for(platform.key, artifact_format)
+    os_name = TARGET_OSES.get(target_os, target_os)
+    engine = runtime.engine_for(target_os, artifact_format)
     if engine is None:
-        raise BadInput(f"{runtime.display_name} .{artifact_format} files have no {platform.display_name} wrapper; choose another --format")
+        raise BadInput(f"{runtime.display_name} .{artifact_format} files have no {os_name} wrapper; choose another --format")
     if not isinstance(engine, PhoneEngine):
         # A plug-in written for an older sdkgen names its engine instead of bringing one.
         raise BadInput(
-            f"{runtime.display_name} names its {platform.display_name} engine ({engine!r}) instead of bringing one "
+            f"{runtime.display_name} names its {os_name} engine ({engine!r}) instead of bringing one "
             "(sdk_gen.runtimes.engine.PhoneEngine); update the runtime's package, or use sdkgen convert for the artifact alone"
         )
-    target = engine.target(platform.project_format)
+    target = engine.target(project_format.key)
     if target is None:
         # A runtime from a plug-in may bring an engine with no overlay for this project format.
         raise BadInput(
-            f"{runtime.display_name}'s '{engine.key}' engine has no {platform.project_format} project templates "
+            f"{runtime.display_name}'s '{engine.key}' engine has no {project_format.key} project templates "
             f"(it has: {', '.join(engine.formats()) or 'none'}); use sdkgen convert for the artifact alone"
         )
     if not target.overlay.is_dir():
-        raise BadInput(f"the '{engine.key}' engine's {platform.project_format} templates are missing ({target.overlay}); reinstall {runtime.display_name}'s package")
+        raise BadInput(
+            f"the '{engine.key}' engine's {project_format.key} templates are missing ({target.overlay}); "
+            f"reinstall {runtime.display_name}'s package"
+        )
     return engine
 
 
 def generate_project(request: ProjectRequest, progress: Progress | None = None) -> ProjectResult:
     progress = progress or Progress(quiet=True)
-    platform = get_platform(request.platform)
-    conversion_request = replace(request.conversion, platform=platform.key)
+    project_format = format_for_os(request.target_os)
+    conversion_request = replace(request.conversion, platform=request.target_os)
     if not conversion_request.profile:
-        raise BadInput(f"`sdkgen {platform.key}` needs --profile (see `sdkgen profiles`)")
+        raise BadInput(f"`sdkgen {request.target_os}` needs --profile (see `sdkgen profiles`)")
 
     # Everything cheap first, so a bad option never costs a conversion.
     _check_text("--app-name", request.options.app_name)
@@ -149,35 +154,37 @@ def generate_project(request: ProjectRequest, progress: Progress | None = None) 
     job, adapter = prepared.job, prepared.adapter
     _check_text("the model folder's name", job.name or job.spec.path.name)
     _check_text("the model folder's path", str(job.spec.path))
-    options = platform.validate(request.options, job.name or job.spec.path.name)
+    options = project_format.validate(request.options, job.name or job.spec.path.name)
     _check_app_id_length(options.app_id)
-    check_engine(platform, job.runtime, job.artifact_format)
+    check_engine(request.target_os, project_format, job.runtime, job.artifact_format)
     output = check_output_target(request.output, request.force, protected_paths(job, adapter, conversion_request.cache_dir))
     _check_path_length(output, options.app_id)
 
     result = convert(conversion_request, progress, prepared=prepared)
-    return render_project(platform.key, result, options, output, request.force, progress)
+    return render_project(request.target_os, result, options, output, request.force, progress)
 
 
-def render_files(platform, generation: Generation, dest: Path) -> list[Path]:
+def render_files(generation: Generation, dest: Path) -> list[Path]:
     """Write the format's templates and the engine's overlay for ``generation`` into ``dest``
     (the model file is placed by the caller); return the files written."""
-    overlay = generation.engine.target(platform.project_format).overlay
-    template_dir = data_dir("templates") / platform.template_name
-    return render_tree(template_dir, dest, platform.context(generation), platform.path_vars(generation), overlay)
+    project_format = get_format(generation.project_format)
+    overlay = generation.engine.target(project_format.key).overlay
+    return render_tree(
+        project_format.template_dir, dest, project_format.context(generation), project_format.path_vars(generation), overlay
+    )
 
 
 def render_project(
-    platform_key: str, result: ConversionResult, options: ProjectOptions, output: Path, force: bool = False,
+    target_os: str, result: ConversionResult, options: ProjectOptions, output: Path, force: bool = False,
     progress: Progress | None = None,
 ) -> ProjectResult:
-    """Render the platform's project around a finished conversion (the plan must be in it)."""
+    """Render the OS's project around a finished conversion (the plan must be in it)."""
     progress = progress or Progress(quiet=True)
-    platform = get_platform(platform_key)
+    project_format = format_for_os(target_os)
     job, plan = result.job, result.plan
     if plan is None:
-        raise BadInput(f"the conversion of {job.spec.path.name} carries no plan; generate projects with sdkgen {platform.key}")
-    engine = check_engine(platform, job.runtime, job.artifact_format)
+        raise BadInput(f"the conversion of {job.spec.path.name} carries no plan; generate projects with sdkgen {target_os}")
+    engine = check_engine(target_os, project_format, job.runtime, job.artifact_format)
     budget = result.actual_budget
     if not budget.fits:
         raise DoesNotFit(
@@ -186,9 +193,10 @@ def render_project(
             "choose a smaller --quant or --context"
         )
 
-    template_dir = data_dir("templates") / platform.template_name
-    overlay = engine.target(platform.project_format).overlay
+    overlay = engine.target(project_format.key).overlay
     generation = Generation(
+        target_os=target_os,
+        project_format=project_format.key,
         options=options,
         conversion=result,
         engine=engine,
@@ -198,16 +206,16 @@ def render_project(
         # checkpoint the converter read is gone by now.
         chat=job.chat_format,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        template_version=template_version(template_dir, overlay),
+        template_version=template_version(project_format.template_dir, overlay),
     )
-    with progress.stage(f"rendering the {platform.display_name} project"):
+    with progress.stage(f"rendering the {TARGET_OSES.get(target_os, target_os)} project ({project_format.display_name})"):
         with atomic_output_dir(output, force, result.protected) as staging:
-            written = render_files(platform, generation, staging)
-            model_paths = [staging / relative for relative in platform.model_destinations(generation)]
+            written = render_files(generation, staging)
+            model_paths = [staging / relative for relative in project_format.model_destinations(generation)]
             for model_path in model_paths:
                 model_path.parent.mkdir(parents=True, exist_ok=True)
                 place_artifact(result.artifact, model_path)
             files = sorted(str(p.relative_to(staging)) for p in [*written, *model_paths])
-            project = ProjectResult(output, platform.key, result, generation, files)
+            project = ProjectResult(output, target_os, result, generation, files)
             (staging / REPORT_NAME).write_text(json.dumps(project.report(), indent=2) + "\n", encoding="utf-8")
     return project

@@ -170,7 +170,7 @@ def conversion_tables(result, output) -> list[Table]:
 def project_tables(result) -> list[Table]:
     """Tables for a generated project: where it is, the model's delivery, then the conversion."""
     generation = result.generation
-    table = Table(title=f"Generated {result.platform} project", show_header=False, title_justify="left")
+    table = Table(title=f"Generated {result.target_os} project", show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("project", str(result.path))

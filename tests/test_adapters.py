@@ -142,7 +142,7 @@ def test_project_chats_in_the_adapter_s_template(demo_model, chat_adapter, tmp_p
     from dataclasses import replace
 
     from sdk_gen.conversion import ConversionRequest
-    from sdk_gen.platforms.base import ProjectOptions
+    from sdk_gen.formats.base import ProjectOptions
     from sdk_gen.project import ProjectRequest, generate_project
     from sdk_gen.runtimes import get_runtime
 

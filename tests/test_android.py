@@ -19,7 +19,7 @@ from conftest import REPO, run_cli, tree_snapshot
 from sdk_gen import pins
 from sdk_gen.conversion import ConversionRequest
 from sdk_gen.hashing import sha256_file
-from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.units import human_bytes
 
@@ -200,12 +200,10 @@ def test_mediapipe_task_variant_compiles(demo_model, tmp_path, cache_dir, stub_c
 
 def _render_with_delivery(project, out: Path, delivery: str, url: str | None) -> Path:
     """Render the same conversion as a large model would be delivered (the demo model is tiny)."""
-    from sdk_gen.platforms import get_platform
     from sdk_gen.project import render_files
 
     generation = replace(project.generation, delivery=delivery, options=replace(project.generation.options, model_url=url))
-    platform = get_platform("android")
-    render_files(platform, generation, out)
+    render_files(generation, out)
     return out
 
 
@@ -401,7 +399,7 @@ def test_each_command_prepares_its_job_once(demo_model, tmp_path, monkeypatch):
 
 
 def test_chat_sampling_comes_from_the_model_and_smoke_tests_stay_greedy(project, tmp_path):
-    from sdk_gen.platforms.base import DEFAULT_CHAT_SAMPLER, chat_sampler
+    from sdk_gen.formats.base import DEFAULT_CHAT_SAMPLER, chat_sampler
 
     assert chat_sampler(tmp_path) == DEFAULT_CHAT_SAMPLER  # no generation_config.json
     (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": True, "temperature": 0.6, "top_p": 0.9}))

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 import android_toolchain as tc
 from conftest import REPO
 from sdk_gen.conversion import ConversionRequest
-from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.render import toml_string
 

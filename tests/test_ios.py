@@ -26,8 +26,8 @@ import android_toolchain as tc
 from conftest import PUBLISHED_CONFIGS, REPO, run_cli, tree_snapshot
 from sdk_gen import pins
 from sdk_gen.conversion import ConversionRequest
-from sdk_gen.platforms.base import ProjectOptions
-from sdk_gen.platforms.ios import memory_fits
+from sdk_gen.formats.base import ProjectOptions
+from sdk_gen.formats.xcodegen import memory_fits
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.units import human_bytes
 
@@ -232,7 +232,6 @@ def test_readme_shows_every_budget_row(project):
 
 def render_entitled(project, out: Path) -> Path:
     """The same conversion, rendered as if the plan needed the larger limit (a Phi-2 on an iPhone 15 Pro does)."""
-    from sdk_gen.platforms import get_platform
     from sdk_gen.project import render_files
 
     generation = project.generation
@@ -240,8 +239,7 @@ def render_entitled(project, out: Path) -> Path:
     entitled_plan = replace(plan_result, plan=replace(plan_result.plan, memory_entitlement=True))
     conversion = replace(generation.conversion, plan=entitled_plan)
     generation = replace(generation, conversion=conversion)
-    platform = get_platform("ios")
-    render_files(platform, generation, out)
+    render_files(generation, out)
     return out
 
 

@@ -20,7 +20,7 @@ import android_toolchain as tc
 from conftest import REPO, run_cli, tree_snapshot
 from sdk_gen.chat import chat_format_for_model
 from sdk_gen.conversion import ConversionRequest
-from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.runtimes.llamacpp import toolchain
 from sdk_gen.runtimes.llamacpp.checks import continue_greedy

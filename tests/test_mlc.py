@@ -32,7 +32,7 @@ from sdk_gen.conversion import ConversionJob, ConversionResult
 from sdk_gen.hashing import sha256_file
 from sdk_gen.model import inspect_model
 from sdk_gen.planner import PlanRequest, make_plan
-from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.profiles import load_profile
 from sdk_gen.project import render_project
 from sdk_gen.runtimes import get_runtime

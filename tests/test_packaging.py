@@ -50,7 +50,7 @@ def test_every_pin_has_one_source():
     assert pins.LITERTLM_PHONE.rsplit(".", 1)[0] == pins.LITERTLM_HOST.rsplit(".", 1)[0]
     package = REPO / ".tools/node_modules/kotlin-compiler/package.json"
     assert json.loads(package.read_text())["version"] == pins.KOTLIN
-    for path in [REPO / "scripts/setup.sh", *sorted((REPO / "sdk_gen/platforms").glob("*.py"))]:
+    for path in [REPO / "scripts/setup.sh", *sorted((REPO / "sdk_gen/formats").glob("*.py"))]:
         text = path.read_text()
         for value in (pins.KOTLIN, pins.MEDIAPIPE, pins.LITERTLM_PHONE):
             assert f'"{value}"' not in text and f"@{value}" not in text, (path, value)

@@ -25,7 +25,7 @@ import android_toolchain as tc
 import swift_toolchain as st
 from conftest import REPO
 from sdk_gen.conversion import ConversionRequest
-from sdk_gen.platforms.base import ProjectOptions
+from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.runtimes.llamacpp import toolchain as llama_toolchain
 from sdk_gen.verify import StopRule
@@ -269,14 +269,12 @@ def render_with_ios(project, ios_version: str, out: Path, monkeypatch) -> Path:
     target is the runtime's minimum)."""
     from dataclasses import replace
 
-    from sdk_gen.platforms import get_platform
     from sdk_gen.project import render_files
 
     engine = project.generation.engine
     engine = replace(engine, targets=tuple(replace(t, min_os=ios_version) for t in engine.targets))
     generation = replace(project.generation, engine=engine)
-    platform = get_platform("ios")
-    render_files(platform, generation, out)
+    render_files(generation, out)
     return out
 
 

@@ -1,19 +1,24 @@
-"""The small interface a target platform (Android, iOS) implements.
+"""The small interface a project format (Gradle, XcodeGen + SwiftPM) implements.
 
-A platform validates its own options (package name, bundle id), turns a finished conversion
-into the values its templates need, and decides where the model file goes in the project.
-Rendering, atomic output and the report are shared (sdk_gen/project.py).
+A project is (target OS, project format). The format owns its template tree
+(`templates/<format>/`) and a small manifest of it (`_format.toml`: the OSes it serves, where
+models go, its layout version); it validates its own options (a Kotlin package, a bundle id),
+turns a finished conversion into the values its templates need, and names the engine overlay it
+renders (each engine's target for this format). Rendering, atomic output and the report are
+shared (sdk_gen/project.py); which engine runs the model is the runtime's (sdk_gen/runtimes/engine.py).
 """
 
 from __future__ import annotations
 
 import abc
 import re
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sdk_gen.errors import BadInput
+from sdk_gen.resources import data_dir
 
 # Models up to this size ship inside the app; larger ones are downloaded or sideloaded. Play's
 # base download is capped at 150 MB compressed and model files do not compress, so 100 MB
@@ -56,11 +61,53 @@ def slug(text: str, fallback: str = "model") -> str:
     return cleaned[:60] or fallback
 
 
-class Platform(abc.ABC):
-    key: str = ""
-    display_name: str = ""
-    template_name: str = ""
-    project_format: str = ""  # the engine overlays it renders: each engine's target for this format
+@dataclass(frozen=True)
+class FormatManifest:
+    """`templates/<format>/_format.toml`: what sdkgen needs to know about a template tree."""
+
+    key: str
+    display_name: str
+    layout_version: int
+    oses: tuple[str, ...]
+    # Where the model goes, relative to the project root: "bundled" (inside the app), "outside"
+    # (beside the project, for --model-url or sideloading), and optionally
+    # "bundled_for_host_tests" (the one copy, when the package's own tests load the model).
+    model_folders: dict[str, str]
+
+    @classmethod
+    def load(cls, template_dir: Path) -> "FormatManifest":
+        path = template_dir / "_format.toml"
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            key=data["format"], display_name=data["display_name"], layout_version=int(data["layout_version"]),
+            oses=tuple(data["oses"]), model_folders=dict(data["models"]),
+        )
+
+
+class ProjectFormat(abc.ABC):
+    key: str = ""  # also the name of its template folder and of its engines' targets
+
+    def __init__(self, template_dir: Path | None = None):
+        self.template_dir = template_dir or data_dir("templates") / self.key
+        self.manifest = FormatManifest.load(self.template_dir)
+
+    @property
+    def display_name(self) -> str:
+        return self.manifest.display_name
+
+    def serves(self, target_os: str) -> bool:
+        return target_os in self.manifest.oses
+
+    def model_destinations(self, generation: "Generation") -> list[Path]:
+        """Where, relative to the project root, the model file goes (the manifest's folders)."""
+        folders = self.manifest.model_folders
+        if generation.delivery != "bundled":
+            folder = folders["outside"]
+        elif generation.engine.target(self.key).host_smoke_test and "bundled_for_host_tests" in folders:
+            folder = folders["bundled_for_host_tests"]
+        else:
+            folder = folders["bundled"]
+        return [Path(folder) / generation.conversion.job.artifact_name]
 
     @abc.abstractmethod
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
@@ -68,21 +115,20 @@ class Platform(abc.ABC):
 
     @abc.abstractmethod
     def context(self, generation: "Generation") -> dict[str, Any]:
-        """The values the platform's templates render with."""
+        """The values the format's templates (and the engine's overlay) render with."""
 
     @abc.abstractmethod
     def path_vars(self, generation: "Generation") -> dict[str, str]:
         """Placeholders in template paths and their values."""
 
-    @abc.abstractmethod
-    def model_destinations(self, generation: "Generation") -> list[Path]:
-        """Where, relative to the project root, the model file goes (bundled, test resources, or beside)."""
 
 
 @dataclass
 class Generation:
     """Everything known once the model is converted and verified: the input to rendering."""
 
+    target_os: str  # "android", "ios": what the project runs on (the profile's OS)
+    project_format: str  # the ProjectFormat's key: which template tree and engine overlay
     options: ProjectOptions
     conversion: Any  # sdk_gen.conversion.ConversionResult
     engine: Any  # sdk_gen.runtimes.engine.PhoneEngine
@@ -140,7 +186,7 @@ def chat_sampler(model_dir: Path) -> dict[str, Any]:
 
 
 def common_context(generation: Generation) -> dict[str, Any]:
-    """Template values every platform uses: provenance, names (as UserText), plan and budget."""
+    """Template values every format uses: provenance, names (as UserText), plan and budget."""
     from sdk_gen import __version__
     from sdk_gen.budget import SAFETY_MARGIN
     from sdk_gen.render import UserText

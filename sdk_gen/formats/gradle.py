@@ -1,4 +1,4 @@
-"""Android: a Gradle (Kotlin DSL) project with an `:llm` SDK module and a Compose `:app`."""
+"""The Gradle (Kotlin DSL) project format, for Android: an `:llm` SDK module and a Compose `:app`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from sdk_gen import pins
 from sdk_gen.errors import BadInput
-from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context, slug
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url, common_context, slug
 from sdk_gen.units import MIB
 
 
@@ -74,11 +74,8 @@ def default_package(model_name: str) -> str:
     return f"com.example.{tail}"
 
 
-class AndroidPlatform(Platform):
-    key = "android"
-    display_name = "Android"
-    template_name = "android"
-    project_format = "gradle"
+class GradleFormat(ProjectFormat):
+    key = "gradle"
     versions = AndroidVersions()
 
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
@@ -91,17 +88,11 @@ class AndroidPlatform(Platform):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__package__": generation.options.app_id.replace(".", "/")}
 
-    def model_destinations(self, generation: Generation) -> list[Path]:
-        name = generation.conversion.job.artifact_name
-        if generation.delivery == "bundled":
-            return [Path("llm/src/main/assets") / name]
-        return [Path("model") / name]
-
     def context(self, generation: Generation) -> dict[str, Any]:
         result = generation.conversion
         job = result.job
         profile = result.plan.profile
-        engine = generation.engine.target(self.project_format)
+        engine = generation.engine.target(self.key)
         # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
         # SDK that refused every phone older than it would turn away devices it can serve (the
         # on-device memory gate decides per phone).

@@ -1,4 +1,5 @@
-"""iOS: a Swift package (`LLMKit`) with the SDK, and a SwiftUI app described for XcodeGen."""
+"""The XcodeGen + SwiftPM project format, for iOS: a Swift package (`LLMKit`) with the SDK, and a
+SwiftUI app described for XcodeGen."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk_gen.errors import BadInput
-from sdk_gen.platforms.base import Generation, Platform, ProjectOptions, check_model_url, common_context
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url, common_context
 from sdk_gen.units import GIB
 
 
@@ -72,11 +73,8 @@ def memory_fits(plan_json: dict, available_bytes: int) -> bool:
     return available_bytes >= plan_json["min_available_bytes"]
 
 
-class IosPlatform(Platform):
-    key = "ios"
-    display_name = "iOS"
-    template_name = "ios"
-    project_format = "xcodegen"
+class XcodeGenFormat(ProjectFormat):
+    key = "xcodegen"
 
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         bundle_id = check_bundle_id(options.app_id) if options.app_id else default_bundle_id(model_name)
@@ -88,21 +86,11 @@ class IosPlatform(Platform):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__target__": target_name(generation.options.app_name)}
 
-    def model_destinations(self, generation: Generation) -> list[Path]:
-        name = generation.conversion.job.artifact_name
-        if generation.delivery != "bundled":
-            return [Path("model") / name]
-        if generation.engine.target(self.project_format).host_smoke_test:
-            # One copy: the package's host smoke test reads it, and project.yml bundles the same file
-            # into the app.
-            return [Path("Tests/LLMKitTests/Resources") / name]
-        return [Path("App/Resources") / name]
-
     def context(self, generation: Generation) -> dict[str, Any]:
         result = generation.conversion
         profile = result.plan.profile
         plan = result.plan.plan
-        engine = generation.engine.target(self.project_format)
+        engine = generation.engine.target(self.key)
         # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
         # app that refused every iPhone older than it would turn away devices it can serve (the
         # on-device memory check decides per phone).
