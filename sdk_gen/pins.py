@@ -1,7 +1,8 @@
 """Versions pinned across the Python package, the generated projects and the tools that check them.
 
-One constant per fact: the platforms put these into the generated projects, scripts/setup.sh
-installs the Kotlin compiler named here, and the tests compare against these (never a literal).
+One constant per fact: the engines (runtimes/*/phone.py) and project formats put these into the
+generated projects, scripts/setup.sh installs the Kotlin compiler named here, and the tests
+compare against these (never a literal).
 Only pyproject.toml repeats the Python packages' pins, as packaging requires; a test holds it to
 this file. llama.cpp's pin (one sdist, by URL and SHA-256) lives in runtimes/llamacpp/toolchain.py.
 """

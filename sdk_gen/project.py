@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import jinja2
+
 from sdk_gen.conversion import (
     REPORT_NAME,
     ConversionRequest,
@@ -23,10 +25,10 @@ from sdk_gen.conversion import (
     prepare_job,
     protected_paths,
 )
-from sdk_gen.errors import BadInput, DoesNotFit
-from sdk_gen.output import atomic_output_dir, check_output_target
+from sdk_gen.errors import BadInput, DoesNotFit, ToolMissing
 from sdk_gen.formats import format_for_os, get_format
 from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, delivery_for
+from sdk_gen.output import atomic_output_dir, check_output_target
 from sdk_gen.profiles import TARGET_OSES
 from sdk_gen.progress import Progress
 from sdk_gen.render import render_tree
@@ -66,14 +68,18 @@ class ProjectResult:
         return data
 
 
-def template_version(template_dir: Path, overlay: Path) -> str:
-    """A digest of the format's template tree and the engine's overlay (with the pieces it shares
-    across formats), recorded in sdkgen.toml so regeneration can tell what changed."""
+def template_version(template_dir: Path, target) -> str:
+    """A digest of what shaped the project: the format's template tree, the engine's overlay for
+    it, the pieces the engine shares across formats, and the engine's facts (pins, ABIs, rules);
+    recorded in sdkgen.toml so regeneration can tell what changed."""
     digest = hashlib.sha256()
-    for root in (template_dir, overlay.parent):
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for root in (template_dir, target.overlay, target.overlay.parent / "shared"):
+        if not root.is_dir():
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
             digest.update(path.read_bytes())
+    digest.update(repr(replace(target, overlay=Path(target.overlay.name))).encode())
     return digest.hexdigest()[:16]
 
 
@@ -134,8 +140,9 @@ def check_engine(target_os: str, project_format: ProjectFormat, runtime, artifac
     if not target.overlay.is_dir():
         raise BadInput(
             f"the '{engine.key}' engine's {project_format.key} templates are missing ({target.overlay}); "
-            f"reinstall {runtime.display_name}'s package"
+            f"reinstall the package that provides {runtime.display_name}"
         )
+    project_format.check_target(engine.key, target)
     return engine
 
 
@@ -193,7 +200,6 @@ def render_project(
             "choose a smaller --quant or --context"
         )
 
-    overlay = engine.target(project_format.key).overlay
     generation = Generation(
         target_os=target_os,
         project_format=project_format.key,
@@ -206,11 +212,18 @@ def render_project(
         # checkpoint the converter read is gone by now.
         chat=job.chat_format,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        template_version=template_version(project_format.template_dir, overlay),
+        template_version=template_version(project_format.template_dir, engine.target(project_format.key)),
     )
     with progress.stage(f"rendering the {TARGET_OSES.get(target_os, target_os)} project ({project_format.display_name})"):
         with atomic_output_dir(output, force, result.protected) as staging:
-            written = render_files(generation, staging)
+            try:
+                written = render_files(generation, staging)
+            except jinja2.TemplateError as exc:
+                # A plug-in's overlay that does not render (an unknown value, a syntax error): one line, not a traceback.
+                raise ToolMissing(
+                    f"the '{engine.key}' engine's {project_format.key} templates do not render: {exc.__class__.__name__}: "
+                    f"{exc}; fix or reinstall the package that provides {job.runtime.display_name}"
+                ) from None
             model_paths = [staging / relative for relative in project_format.model_destinations(generation)]
             for model_path in model_paths:
                 model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -215,7 +215,7 @@ def _environment(template_dir: Path, overlay: Path | None) -> jinja2.Environment
     return env
 
 
-def _template_files(root: Path) -> dict[str, Path]:
+def template_files(root: Path) -> dict[str, Path]:
     """Every file of a template tree by its path inside the tree. Top-level names starting with
     "_" are sdkgen's own (the hooks folder, a format's manifest), never project files."""
     return {
@@ -231,9 +231,9 @@ def render_tree(
     """Render every template under ``template_dir``, then the engine ``overlay``'s files, into
     ``dest``; return the files written. An overlay adds files: it never replaces a format's own."""
     env = _environment(template_dir, overlay)
-    sources = {relative: (relative, path) for relative, path in _template_files(template_dir).items()}
+    sources = {relative: (relative, path) for relative, path in template_files(template_dir).items()}
     if overlay is not None:
-        for relative, path in _template_files(overlay).items():
+        for relative, path in template_files(overlay).items():
             if relative in sources:
                 raise ValueError(f"engine overlay {overlay} replaces the project format's own {relative}; rename it")
             sources[relative] = (f"overlay/{relative}", path)

@@ -11,7 +11,7 @@ from rich.table import Table
 from sdk_gen.budget import SAFETY_MARGIN, BudgetRow, MemoryBudget
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.planner import PlanResult
-from sdk_gen.profiles import DeviceProfile
+from sdk_gen.profiles import TARGET_OSES, DeviceProfile
 from sdk_gen.units import human_bytes
 
 
@@ -170,7 +170,8 @@ def conversion_tables(result, output) -> list[Table]:
 def project_tables(result) -> list[Table]:
     """Tables for a generated project: where it is, the model's delivery, then the conversion."""
     generation = result.generation
-    table = Table(title=f"Generated {result.target_os} project", show_header=False, title_justify="left")
+    os_name = TARGET_OSES.get(result.target_os, result.target_os)
+    table = Table(title=f"Generated {os_name} project ({generation.project_format})", show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("project", str(result.path))

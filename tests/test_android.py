@@ -367,7 +367,7 @@ def test_tables_name_the_project_and_the_delivery(demo_model, tmp_path, cache_di
     result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--package", PACKAGE,
                      "-o", str(tmp_path / "App"), "--no-verify")
     assert result.code == 0, result.stderr
-    assert "Generated android project" in result.stdout and "bundled in the app" in result.stdout
+    assert "Generated Android project (gradle)" in result.stdout and "bundled in the app" in result.stdout
     assert "Memory budget" in result.stdout
 
 

@@ -106,3 +106,104 @@ def test_an_engine_whose_overlay_is_missing_is_refused(demo_model, tmp_path, mon
     result = run_cli("android", "--model", str(demo_model), "--profile", "pixel8", "--runtime", "llamacpp",
                      "--quant", "q8_0", "-o", str(tmp_path / "o"))
     assert result.code == 2 and "templates are missing" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- a plug-in's mistakes are one line, before any conversion --------------------------------
+
+
+def _toy_with(monkeypatch, tmp_path, change_overlay=None, **target_changes):
+    """The toy runtime with its Gradle target changed (and its overlay copied and edited)."""
+    import shutil
+
+    import toy_runtime
+
+    overlay = tmp_path / "overlay" / "gradle"
+    shutil.copytree(toy_runtime.OVERLAYS / "gradle", overlay)
+    if change_overlay:
+        change_overlay(overlay)
+    engine = toy_runtime.GGUF_HEADER_ENGINE
+    changed = replace(engine, targets=tuple(replace(t, overlay=overlay, **target_changes) for t in engine.targets))
+    monkeypatch.setattr(toy_runtime.GgufHeaderRuntime, "engines", {("android", "gguf"): changed, ("ios", "gguf"): changed})
+
+
+def test_an_engine_that_cannot_run_on_emulators_gets_the_format_s_own_ci_text(demo_model, tmp_path, toy_runtime_installed, monkeypatch):
+    _toy_with(monkeypatch, tmp_path, runs_on_emulator=False)
+    out = tmp_path / "app"
+    result = _generate(demo_model, out)
+    assert result.code == 0, result.stderr
+    workflow = (out / ".github/workflows/android.yml").read_text()
+    assert "smoke-test:" not in workflow and "GGUF header reader does not run on Android emulators" in workflow
+    assert "It runs no emulator smoke test" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("mistake, change_overlay, target_changes", [
+    ("lacks the hook(s) create-engine.kt.j2", lambda o: (o / "_hooks/create-engine.kt.j2").unlink(), {}),
+    ("would replace the format's own llm/build.gradle.kts.j2",
+     lambda o: (o / "llm").mkdir(exist_ok=True) or (o / "llm/build.gradle.kts.j2").write_text("x\n"), {}),
+    ("minimum Android 'twenty'", None, {"min_os": "twenty"}),
+])
+def test_a_plug_in_engine_s_mistake_is_refused_before_conversion(demo_model, tmp_path, toy_runtime_installed, monkeypatch,
+                                                                   mistake, change_overlay, target_changes):
+    _toy_with(monkeypatch, tmp_path, change_overlay, **target_changes)
+    result = _generate(demo_model, tmp_path / "app")
+    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert mistake in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "app").exists() and not list((tmp_path / "cache").rglob("*.gguf"))
+
+
+def test_an_overlay_that_does_not_render_is_one_line_and_leaves_nothing(demo_model, tmp_path, toy_runtime_installed, monkeypatch):
+    def break_it(overlay: Path) -> None:
+        engine_file = next(overlay.rglob("GgufHeaderEngine.kt.j2"))
+        engine_file.write_text(engine_file.read_text() + "// {{ no_such_value }}\n")
+
+    _toy_with(monkeypatch, tmp_path, break_it)
+    result = _generate(demo_model, tmp_path / "app")
+    assert result.code == 4 and len(result.stderr_lines) == 1, result.stderr
+    assert "'ggufheader' engine's gradle templates do not render" in result.stderr and "no_such_value" in result.stderr
+    assert not (tmp_path / "app").exists()
+
+
+def test_a_broken_format_plug_in_does_not_break_the_built_in_formats(tmp_path, monkeypatch):
+    from sdk_gen.errors import BadInput
+    from sdk_gen.formats import format_for_os, get_format
+
+    site = tmp_path / "site"
+    dist_info = site / "broken_format-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-format\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[sdkgen.formats]\nflutter = no_such_module:FlutterFormat\n")
+    monkeypatch.syspath_prepend(str(site))
+    assert format_for_os("android").key == "gradle" and format_for_os("ios").key == "xcodegen"
+    with pytest.raises(BadInput, match="'flutter'.*does not load"):
+        get_format("flutter")
+
+
+# --- hooks: the whitespace rule every overlay follows ---------------------------------------
+
+
+def test_hooks_end_as_their_include_sites_need():
+    """A hook included inside a line must not end with a newline (it would break the line); one
+    included on a line of its own must (lstrip/trim_blocks drop the include's own line)."""
+    import re
+
+    from conftest import REPO
+
+    templates = REPO / "templates"
+    sites: dict[str, set[str]] = {}
+    for template in templates.rglob("*.j2"):
+        for line in template.read_text().splitlines():
+            for match in re.finditer(r'\{% include "hook/([^"]+)"', line):
+                alone = re.fullmatch(r'\s*\{% include "hook/[^"]+"( ignore missing)? %\}\s*', line) is not None
+                sites.setdefault(match.group(1), set()).add("line" if alone else "inline")
+    assert sites, "no hook includes found"
+    hook_files = [p for p in templates.rglob("_hooks/*") if p.is_file()]
+    hook_files += [p for p in (REPO / "tests/toy_runtime").rglob("_hooks/*") if p.is_file()]
+    for hook in hook_files:
+        kinds = sites.get(hook.name)
+        assert kinds, f"{hook} is included nowhere"
+        assert len(kinds) == 1, f"{hook.name} is included both inline and on its own line"
+        text = hook.read_text()
+        if kinds == {"inline"}:
+            assert not text.endswith("\n"), f"{hook} is included inside a line: it must not end with a newline"
+        else:
+            assert text.endswith("\n"), f"{hook} is included on its own line: it must end with a newline"

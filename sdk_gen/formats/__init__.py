@@ -1,9 +1,11 @@
 """Project formats. Built-ins are listed here; others register in the ``sdkgen.formats``
-entry-point group (a ProjectFormat subclass whose template tree and `_format.toml` it ships)."""
+entry-point group (a ProjectFormat subclass whose `templates` folder holds its tree and
+`_format.toml`)."""
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import Iterator
 
 from sdk_gen.errors import BadInput
 from sdk_gen.formats.base import ProjectFormat
@@ -13,14 +15,20 @@ from sdk_gen.formats.xcodegen import XcodeGenFormat
 BUILTIN_FORMATS: tuple[type[ProjectFormat], ...] = (GradleFormat, XcodeGenFormat)
 
 
-def _format_classes() -> list[type[ProjectFormat]]:
-    classes = list(BUILTIN_FORMATS)
-    known = {cls.key for cls in classes}
+def _format_classes() -> Iterator[type[ProjectFormat]]:
+    """Built-ins first; a plug-in is imported only when no earlier format answered, so a broken
+    plug-in cannot break what the built-ins serve."""
+    yield from BUILTIN_FORMATS
+    known = {cls.key for cls in BUILTIN_FORMATS}
     for entry in entry_points(group="sdkgen.formats"):
-        if entry.name not in known:
-            classes.append(entry.load())
-            known.add(entry.name)
-    return classes
+        if entry.name in known:
+            continue
+        try:
+            cls = entry.load()
+        except Exception as exc:  # any import failure of someone else's package
+            raise BadInput(f"the project format plug-in {entry.name!r} ({entry.value}) does not load: {exc!r}; fix or uninstall it") from None
+        known.add(entry.name)
+        yield cls
 
 
 def get_format(key: str) -> ProjectFormat:

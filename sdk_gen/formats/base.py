@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk_gen.errors import BadInput
+from sdk_gen.render import HOOKS_FOLDER, template_files
 from sdk_gen.resources import data_dir
 
 # Models up to this size ship inside the app; larger ones are downloaded or sideloaded. Play's
@@ -67,29 +68,40 @@ class FormatManifest:
 
     key: str
     display_name: str
-    layout_version: int
+    layout_version: int  # recorded in the report; bumped when the layout or the hooks change
     oses: tuple[str, ...]
     # Where the model goes, relative to the project root: "bundled" (inside the app), "outside"
     # (beside the project, for --model-url or sideloading), and optionally
     # "bundled_for_host_tests" (the one copy, when the package's own tests load the model).
     model_folders: dict[str, str]
+    # Hooks every engine overlay must provide (the format has no default text for them).
+    required_hooks: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, template_dir: Path) -> "FormatManifest":
+    def load(cls, template_dir: Path, key: str) -> "FormatManifest":
         path = template_dir / "_format.toml"
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            key=data["format"], display_name=data["display_name"], layout_version=int(data["layout_version"]),
-            oses=tuple(data["oses"]), model_folders=dict(data["models"]),
-        )
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            manifest = cls(
+                key=str(data["format"]), display_name=str(data["display_name"]), layout_version=int(data["layout_version"]),
+                oses=tuple(map(str, data["oses"])), model_folders={str(k): str(v) for k, v in data["models"].items()},
+                required_hooks=tuple(map(str, data.get("required_hooks", ()))),
+            )
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadInput(f"the {key} project format's manifest {path} is missing or malformed ({exc!r}); reinstall its package") from None
+        if manifest.key != key or not {"bundled", "outside"} <= manifest.model_folders.keys():
+            raise BadInput(f"{path} must say format = {key!r} and give [models] bundled and outside; reinstall its package")
+        return manifest
 
 
 class ProjectFormat(abc.ABC):
-    key: str = ""  # also the name of its template folder and of its engines' targets
+    key: str = ""  # also the name of its engines' targets
+    # A plug-in format's own template tree; built-in formats use sdkgen's templates/<key>.
+    templates: Path | None = None
 
-    def __init__(self, template_dir: Path | None = None):
-        self.template_dir = template_dir or data_dir("templates") / self.key
-        self.manifest = FormatManifest.load(self.template_dir)
+    def __init__(self) -> None:
+        self.template_dir = self.templates or data_dir("templates") / self.key
+        self.manifest = FormatManifest.load(self.template_dir, self.key)
 
     @property
     def display_name(self) -> str:
@@ -97,6 +109,33 @@ class ProjectFormat(abc.ABC):
 
     def serves(self, target_os: str) -> bool:
         return target_os in self.manifest.oses
+
+    def check_target(self, engine_key: str, target) -> None:
+        """Refuse, before any conversion, an engine target this format cannot render: a required
+        hook it lacks, an overlay file that would replace one of the format's own, a minimum OS it
+        cannot read. Formats add their own checks (check_min_os)."""
+        hooks = target.overlay / HOOKS_FOLDER
+        missing = [hook for hook in self.manifest.required_hooks if not (hooks / hook).is_file()]
+        if missing:
+            raise BadInput(
+                f"the '{engine_key}' engine's {self.key} overlay lacks the hook(s) {', '.join(missing)} "
+                f"({hooks}); the runtime's package is incomplete"
+            )
+        clashes = sorted(set(template_files(target.overlay)) & set(template_files(self.template_dir)))
+        if clashes:
+            raise BadInput(f"the '{engine_key}' engine's {self.key} overlay would replace the format's own {clashes[0]}; rename it")
+        self.check_min_os(engine_key, target.min_os)
+
+    def check_min_os(self, engine_key: str, min_os: str) -> None:
+        """Raise BadInput when ``min_os`` is not a minimum this format can write."""
+
+    def engine_values(self, generation: "Generation") -> tuple[Any, dict[str, Any], str]:
+        """The engine's target for this format, its extra template values and the phone runtime's
+        version (an engine's values may replace the target's static one)."""
+        target = generation.engine.target(self.key)
+        extra = generation.engine.extra_context(generation, self.model_destinations(generation)[0])
+        runtime_version = extra.pop("runtime_version", target.runtime_version)
+        return target, extra, runtime_version
 
     def model_destinations(self, generation: "Generation") -> list[Path]:
         """Where, relative to the project root, the model file goes (the manifest's folders)."""

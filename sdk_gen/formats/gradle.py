@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sdk_gen import pins
@@ -88,25 +87,26 @@ class GradleFormat(ProjectFormat):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__package__": generation.options.app_id.replace(".", "/")}
 
+    def check_min_os(self, engine_key: str, min_os: str) -> None:
+        if not (min_os.isdigit() and 21 <= int(min_os) <= COMPILE_SDK):
+            raise BadInput(f"the '{engine_key}' engine's minimum Android {min_os!r} is not an API level from 21 to {COMPILE_SDK}")
+
     def context(self, generation: Generation) -> dict[str, Any]:
         result = generation.conversion
-        job = result.job
         profile = result.plan.profile
-        engine = generation.engine.target(self.key)
+        engine, extra, runtime_version = self.engine_values(generation)
         # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
         # SDK that refused every phone older than it would turn away devices it can serve (the
         # on-device memory gate decides per phone).
         min_sdk = int(engine.min_os)
         min_reason = (
-            f"{job.runtime.display_name}'s minimum; the memory budget was sized for the {profile.id} "
+            f"{generation.engine.display_name}'s minimum; the memory budget was sized for the {profile.id} "
             f"profile ({profile.os_minimum}), and the on-device memory check decides per phone"
         )
         total_mb = generation.budget.total_bytes // MIB
         context = common_context(generation)
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
-        extra = generation.engine.extra_context(generation, self.model_destinations(generation)[0])
-        runtime_version = extra.pop("runtime_version", engine.runtime_version)
         context.update(extra)
         context.update(
             package=generation.options.app_id,
@@ -115,6 +115,7 @@ class GradleFormat(ProjectFormat):
             runtime_display=generation.engine.display_name,
             engine_class=engine.class_name,
             abis=engine.abis,
+            no_compress=engine.uncompressed or (result.job.artifact_name.rsplit(".", 1)[-1],),
             abi_note=engine.abi_note,
             keep_rules=engine.rules_for(f"{generation.options.app_id}.llm"),
             sdk={"compile": COMPILE_SDK, "target": TARGET_SDK, "min": min_sdk, "min_reason": min_reason},

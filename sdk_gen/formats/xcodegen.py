@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 from sdk_gen.errors import BadInput
@@ -86,11 +85,15 @@ class XcodeGenFormat(ProjectFormat):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__target__": target_name(generation.options.app_name)}
 
+    def check_min_os(self, engine_key: str, min_os: str) -> None:
+        if not re.fullmatch(r"\d{2}\.\d{1,2}", min_os):
+            raise BadInput(f"the '{engine_key}' engine's minimum iOS {min_os!r} is not a version like \"16.4\"")
+
     def context(self, generation: Generation) -> dict[str, Any]:
         result = generation.conversion
         profile = result.plan.profile
         plan = result.plan.plan
-        engine = generation.engine.target(self.key)
+        engine, extra, _runtime_version = self.engine_values(generation)
         # The runtime's own minimum, not the profile's: the profile sizes the memory budget, and an
         # app that refused every iPhone older than it would turn away devices it can serve (the
         # on-device memory check decides per phone).
@@ -102,8 +105,6 @@ class XcodeGenFormat(ProjectFormat):
         bundle_id = generation.options.app_id
         context = common_context(generation)
         context["artifact"]["swift_delivery"] = generation.delivery
-        extra = generation.engine.extra_context(generation, self.model_destinations(generation)[0])
-        extra.pop("runtime_version", None)
         context.update(extra)
         context.update(
             engine=engine,

@@ -3,7 +3,8 @@
 A runtime knows: which model families it can take, its weight formats and what each costs in
 bits per parameter (by weight role), how it lays out memory on the phone (KV cache precision,
 prefill chunk, fixed overhead), and (in the modules that implement them) how to convert and
-verify. Platforms and the planner talk to runtimes only through this interface.
+verify, and which phone engines run its artifacts (runtimes/engine.py). Project formats and the
+planner talk to runtimes only through this interface.
 
 The job a runtime converts (ConversionJob) is part of that interface and lives here, so the
 runtimes never import the convert stage that drives them (sdk_gen/conversion.py).

@@ -24,9 +24,10 @@ class Library:
     """A package the engine's SDK depends on, with the version it was verified with.
 
     Gradle reads ``group:name`` from a version catalog (``alias`` and ``version_key`` name its
-    entries); SwiftPM reads ``url`` and ``product``; CocoaPods reads ``name``."""
+    entries); SwiftPM reads ``url`` and ``product``; CocoaPods reads ``name``; an XCFramework the
+    project builds itself is ``name`` at the path ``url``."""
 
-    kind: str  # "maven", "swiftpm" or "pod"
+    kind: str  # "maven", "swiftpm", "pod" or "xcframework"
     name: str
     version: str
     group: str = ""
@@ -51,9 +52,12 @@ class EngineTarget:
     min_os: str  # the oldest OS the runtime's package supports (Android API level, iOS version)
     overlay: Path  # engine-only templates, laid out like the project
     libraries: tuple[Library, ...] = ()
-    runtime_version: str = ""  # the phone runtime's version, as READMEs and sdkgen.toml name it
+    runtime_version: str = ""  # the phone runtime's version, as READMEs and version catalogs name it
     min_host_os: str = ""  # the build host's OS its host tests need (macOS for `swift test`)
     abis: tuple[str, ...] = ()  # native ABIs the runtime ships (Android)
+    # File suffixes the runtime memory-maps from the app package, so the build must not compress
+    # them (Android's noCompress); empty means the artifact's own suffix.
+    uncompressed: tuple[str, ...] = ()
     abi_note: str = ""
     keep_rules: tuple[str, ...] = ()  # R8 rules; "{sdk_package}" stands for the SDK's package
     # Can the SDK's own tests load the model on the build host (e.g. `swift test` on a Mac)?
@@ -81,7 +85,8 @@ class PhoneEngine:
     targets: tuple[EngineTarget, ...]
     # Extra template values computed from the finished conversion (the llama.cpp sdist pin, the MLC
     # bundle's layout), keyed by the name the overlay reads them under; "runtime_version", when
-    # given, replaces the target's (MLC's depends on the source that compiled the model).
+    # given, replaces the target's (MLC's depends on the source that compiled the model; see
+    # ProjectFormat.engine_values).
     context: Callable[[Any, Path], Mapping[str, Any]] | None = None  # (Generation, model path)
 
     def target(self, project_format: str) -> EngineTarget | None:

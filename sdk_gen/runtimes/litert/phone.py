@@ -17,6 +17,7 @@ LITERTLM = PhoneEngine(
         EngineTarget(
             project_format="gradle",
             class_name="LiteRtLmEngine",
+            uncompressed=("litertlm",),
             min_os="24",  # litertlm-android's AAR manifest
             overlay=builtin_overlay("litertlm", "gradle"),
             # LiteRT-LM's Android AAR of the same release line as the litert-lm-api that verified the model.
@@ -52,6 +53,7 @@ MEDIAPIPE = PhoneEngine(
         EngineTarget(
             project_format="gradle",
             class_name="MediaPipeLlmEngine",
+            uncompressed=("task",),
             min_os="24",
             overlay=builtin_overlay("mediapipe", "gradle"),
             # MediaPipe's Android tasks-genai of the same release as the Python bundler that wrote the .task.

@@ -38,6 +38,7 @@ LLAMACPP = PhoneEngine(
         EngineTarget(
             project_format="gradle",
             class_name="LlamaCppEngine",
+            uncompressed=("gguf",),
             min_os="24",
             overlay=builtin_overlay("llamacpp", "gradle"),
             abis=("arm64-v8a", "x86_64"),

@@ -76,6 +76,7 @@ MLC = PhoneEngine(
         EngineTarget(
             project_format="gradle",
             class_name="MlcEngine",
+            uncompressed=("bin", "tar"),  # mlc4j assets: weight shards and the bundle
             min_os="26",  # MLC's MLCChat app
             overlay=builtin_overlay("mlc", "gradle"),
             abis=("arm64-v8a",),
