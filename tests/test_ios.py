@@ -214,6 +214,13 @@ def test_memory_plan_thresholds(project):
     assert plan["min_available_bytes"] == math.ceil(actual["total_bytes"] / (1 - 0.1))
     # The decision MemoryGuard.swift makes with this file, at its boundary:
     assert memory_fits(plan, plan["min_available_bytes"]) and not memory_fits(plan, plan["min_available_bytes"] - 1)
+    # The app is running when iOS reports what it may still allocate: the plan's overhead (its
+    # baseline included) is already in that footprint and in required_bytes, so it counts once.
+    credit = plan["resident_credit_bytes"]
+    assert credit == report["budget"]["actual"]["overhead_bytes"] > 0
+    short = plan["min_available_bytes"] - credit
+    assert not memory_fits(plan, short) and memory_fits(plan, short, footprint_bytes=credit)
+    assert not memory_fits(plan, short - 1, footprint_bytes=10 * credit)  # beyond the plan's overhead: spent
     # ...and it keeps the plan's margin: at the threshold the model uses 90% of what is available.
     assert plan["required_bytes"] / plan["min_available_bytes"] == pytest.approx(0.9, abs=1e-6)
     tests = (project.path / "Tests/LLMKitTests/MemoryGuardTests.swift").read_text()

@@ -143,6 +143,7 @@ COMMON_TESTS = {
     "testAUserTurnIsWrappedForTheReply", "testTheModelFormatMatchesItsChatTemplate",
     "testTheBundledPlanIsTheGeneratedOne", "testTheThresholdIsInclusive", "testTheThresholdKeepsTheSafetyMargin",
     "testNoJetsamLimitFallsBackToHalfThePhysicalMemory", "testCheckThrowsATypedErrorTheAppCanShow",
+    "testTheAppsOwnFootprintIsNotCountedTwice",
     "testSHA256MatchesAKnownDigest", "testTheRightFileIsAccepted", "testATamperedFileIsRefused",
     "testTheVerifiedMarkerIsKeptOutsideTheModelsFolder",
 }

@@ -51,8 +51,12 @@ def target_name(app_name: str) -> str:
 def memory_plan(budget, plan, profile) -> dict[str, Any]:
     """The thresholds the generated MemoryGuard applies, as data (Resources/MemoryPlan.json).
 
-    The model may load when os_proc_available_memory() >= min_available_bytes, i.e. when the
-    planned footprint uses at most (1 - margin) of what the process may still allocate.
+    The model may load when os_proc_available_memory() plus the resident credit is at least
+    min_available_bytes, i.e. when the planned footprint uses at most (1 - margin) of what the
+    process may still allocate. The credit: os_proc_available_memory() is measured with the app
+    already running, so what the process holds is spent already; up to the plan's runtime overhead
+    (which includes the app's own baseline) of that footprint is part of required_bytes, and
+    counting it again would refuse plans that fit.
     """
     required = budget.total_bytes
     margin = budget.margin_bytes / budget.budget_bytes
@@ -60,6 +64,7 @@ def memory_plan(budget, plan, profile) -> dict[str, Any]:
         "required_bytes": required,
         "safety_margin": round(margin, 6),
         "min_available_bytes": math.ceil(required / (1 - margin)),
+        "resident_credit_bytes": budget.overhead_bytes,
         "needs_increased_memory_limit": plan.memory_entitlement,
         "default_limit_bytes": profile.app_memory_bytes,
         "entitled_limit_bytes": profile.app_memory_entitled_bytes,
@@ -67,9 +72,11 @@ def memory_plan(budget, plan, profile) -> dict[str, Any]:
     }
 
 
-def memory_fits(plan_json: dict, available_bytes: int) -> bool:
-    """The decision MemoryGuard.swift makes with MemoryPlan.json (MemoryPlan.fits)."""
-    return available_bytes >= plan_json["min_available_bytes"]
+def memory_fits(plan_json: dict, available_bytes: int, footprint_bytes: int = 0) -> bool:
+    """The decision MemoryGuard.swift makes with MemoryPlan.json (MemoryPlan.fits): what the process
+    may still allocate, plus the part of what it already holds that the plan counts."""
+    credit = min(max(footprint_bytes, 0), plan_json["resident_credit_bytes"])
+    return available_bytes + credit >= plan_json["min_available_bytes"]
 
 
 class XcodeGenFormat(ProjectFormat):
