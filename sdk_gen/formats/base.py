@@ -137,6 +137,14 @@ class ProjectFormat(abc.ABC):
         runtime_version = extra.pop("runtime_version", target.runtime_version)
         return target, extra, runtime_version
 
+    def base_context(self, generation: "Generation") -> dict[str, Any]:
+        """common_context plus what this format's manifest says (where models go), so templates
+        name those folders from the manifest instead of repeating them."""
+        context = common_context(generation)
+        context["model_folders"] = dict(self.manifest.model_folders)
+        context["layout_version"] = self.manifest.layout_version
+        return context
+
     def model_destinations(self, generation: "Generation") -> list[Path]:
         """Where, relative to the project root, the model file goes (the manifest's folders)."""
         folders = self.manifest.model_folders

@@ -8,7 +8,7 @@ from typing import Any
 
 from sdk_gen import pins
 from sdk_gen.errors import BadInput
-from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url, common_context, slug
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url, slug
 from sdk_gen.units import MIB
 
 
@@ -104,7 +104,7 @@ class GradleFormat(ProjectFormat):
             f"profile ({profile.os_minimum}), and the on-device memory check decides per phone"
         )
         total_mb = generation.budget.total_bytes // MIB
-        context = common_context(generation)
+        context = self.base_context(generation)
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
         context.update(extra)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from sdk_gen.errors import BadInput
-from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url, common_context
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url
 from sdk_gen.units import GIB
 
 
@@ -110,7 +110,7 @@ class XcodeGenFormat(ProjectFormat):
         )
         plan_json = memory_plan(generation.budget, plan, profile)
         bundle_id = generation.options.app_id
-        context = common_context(generation)
+        context = self.base_context(generation)
         context["artifact"]["swift_delivery"] = generation.delivery
         context.update(extra)
         context.update(
