@@ -251,6 +251,8 @@ def test_downloads_recover_from_every_leftover(project, stub_classes, tmp_path):
     assert lines["resumed"] == ["ok", f"bytes={size // 2}-"]
     # The memory gate refuses before any byte is fetched, and lets a user's explicit choice through.
     assert lines["gate"] == ["refused", "false", "past-gate", "true"]
+    # ...and says which stage it is in, in order (a progress screen shows them).
+    assert lines["stages"] == ["CHECKING_MEMORY", "CHECKING_MEMORY,FETCHING_MODEL,CHECKING_MEMORY,LOADING"]
     assert (tmp_path / "files" / "models" / model.name).read_bytes() == model.read_bytes()
 
 

@@ -92,16 +92,18 @@ fun main(args: Array<String>) {
     reset()
     ranges.clear()
     val smallPhone = HostContext(File(args[2]), HostActivityManager(availableBytes = 1L shl 20, totalBytes = 1L shl 20))
+    val refusedStages = mutableListOf<String>()
     val gate = try {
-        runBlocking { OnDeviceLlm(smallPhone).prepare() }
+        runBlocking { OnDeviceLlm(smallPhone).prepare(onStage = { refusedStages.add(it.name) }) }
         "loaded"
     } catch (error: InsufficientMemoryException) {
         if (error.decision is MemoryDecision.TooLarge) "refused" else "other-decision"
     }
     val fetchedWhenRefused = target.exists() || partial.exists()
     // Chosen by the user: past the gate, the download runs (loading then fails in the stub runtime).
+    val forcedStages = mutableListOf<String>()
     val forced = try {
-        runBlocking { OnDeviceLlm(smallPhone).prepare(allowInsufficientMemory = true) }
+        runBlocking { OnDeviceLlm(smallPhone).prepare(allowInsufficientMemory = true, onStage = { forcedStages.add(it.name) }) }
         "loaded"
     } catch (error: InsufficientMemoryException) {
         "refused"
@@ -109,6 +111,8 @@ fun main(args: Array<String>) {
         "past-gate"
     }
     println("gate " + gate + " " + fetchedWhenRefused + " " + forced + " " + target.exists())
+    // The stages a progress screen shows, in order: a refusal stops at the first memory check.
+    println("stages " + refusedStages.joinToString(",") + " " + forcedStages.joinToString(","))
 
     // An interrupted download resumes with a Range request from where it stopped.
     reset()
