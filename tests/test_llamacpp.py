@@ -455,3 +455,18 @@ def test_ios_project_builds_llama_cpp_from_the_pinned_sdist(ios_project, tmp_pat
     workflow = (root / ".github/workflows/ios.yml").read_text()
     assert "scripts/build-llama-xcframework.sh" in workflow
     assert "Frameworks/" in (root / ".gitignore").read_text()
+
+
+@pytest.mark.parametrize("family", ["gemma", "gemma2", "phi3"])
+def test_a_family_whose_converter_needs_tokenizer_model_is_refused_up_front(family, demo_model, tmp_path, monkeypatch):
+    """llama.cpp's converter reads these families' vocabulary only from tokenizer.model; with
+    tokenizer.json alone it failed inside the converter (exit 5) after loading the checkpoint."""
+    from test_litert import tiny_family_model
+
+    model = tiny_family_model(family, demo_model, tmp_path / family)
+    assert not (model / "tokenizer.model").exists() and (model / "tokenizer.json").is_file()
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_cli("convert", "--model", str(model), "--runtime", "llamacpp", "--quant", "f16", "-o", str(tmp_path / "out"))
+    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert "tokenizer.model" in result.stderr and "--runtime litert" in result.stderr
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "cache").rglob("*.gguf"))

@@ -96,6 +96,13 @@ def _needs_q_block_rows(spec: ModelSpec) -> str | None:
     return None
 
 
+# Families whose vocabulary llama.cpp's convert_hf_to_gguf.py reads only from SentencePiece's
+# tokenizer.model (no tokenizer.json fallback): with tokenizer.json alone the converter fails after
+# the checkpoint is loaded (measured with llama-cpp-python 0.3.36: Gemma, Gemma 2, Phi-3; Gemma 3
+# falls back to the BPE vocabulary).
+SENTENCEPIECE_ONLY_FAMILIES = frozenset({"gemma", "gemma2", "phi3"})
+
+
 class LlamaCppRuntime(Runtime):
     key = "llamacpp"
     display_name = "llama.cpp"
@@ -164,6 +171,12 @@ class LlamaCppRuntime(Runtime):
 
         if job.spec.tokenizer_kind == "none":
             raise BadInput(f"{job.spec.path} has no tokenizer; a GGUF carries the model's tokenizer, so add its tokenizer files")
+        tokenizer_dir = job.tokenizer_dir or job.spec.path
+        if job.spec.family in SENTENCEPIECE_ONLY_FAMILIES and not (tokenizer_dir / "tokenizer.model").is_file():
+            raise BadInput(
+                f"llama.cpp's converter reads {job.spec.architecture}'s vocabulary only from SentencePiece's "
+                f"tokenizer.model, which {tokenizer_dir} lacks; copy tokenizer.model from the base model, or use --runtime litert"
+            )
         if job.pre_tokenizer:
             known = known_pre_tokenizers()
             if job.pre_tokenizer not in known:
