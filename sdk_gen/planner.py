@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from sdk_gen.budget import SAFETY_MARGIN, MemoryBudget, compute_budget
 from sdk_gen.errors import BadInput, DoesNotFit
+from sdk_gen.formats import format_for_os
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.profiles import DeviceProfile
 from sdk_gen.runtimes import all_runtimes, check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import QuantFormat, Runtime
+from sdk_gen.runtimes.engine import PhoneEngine
 from sdk_gen.units import human_bytes
 
 # The context a plan or a conversion uses when the user names none (capped at the model's maximum).
@@ -120,6 +122,17 @@ def check_context(spec: ModelSpec, context: int | None) -> None:
         )
 
 
+def writes_projects_for(runtime: Runtime, target_os: str) -> bool:
+    """Can `sdkgen <os>` wrap this runtime's artifacts: does it bring an engine with a target for
+    the project format that OS gets? (`--runtime auto` skips one that does not; naming it explicitly
+    gets the one-line reason from project.check_engine.)"""
+    project_format = format_for_os(target_os).key
+    return any(
+        os_name == target_os and isinstance(engine, PhoneEngine) and engine.target(project_format) is not None
+        for (os_name, _), engine in runtime.engines.items()
+    )
+
+
 def _candidate_runtimes(spec: ModelSpec, profile: DeviceProfile, request: PlanRequest) -> list[Runtime]:
     if request.runtime != "auto":
         runtime = get_runtime(request.runtime)
@@ -133,7 +146,7 @@ def _candidate_runtimes(spec: ModelSpec, profile: DeviceProfile, request: PlanRe
         r for r in all_runtimes() if r.auto_selectable and profile.platform in r.platforms and not r.unsupported_reason(spec)
     ]
     if request.needs_platform_wrapper:
-        runtimes = [r for r in runtimes if r.supports_platform(profile.platform)]
+        runtimes = [r for r in runtimes if writes_projects_for(r, profile.platform)]
     if request.quant is not None:
         runtimes = [r for r in runtimes if r.quant(request.quant)]
         if not runtimes:

@@ -207,3 +207,25 @@ def test_hooks_end_as_their_include_sites_need():
             assert not text.endswith("\n"), f"{hook} is included inside a line: it must not end with a newline"
         else:
             assert text.endswith("\n"), f"{hook} is included on its own line: it must end with a newline"
+
+
+def test_auto_skips_a_runtime_whose_engine_has_no_target_for_the_os_s_format(demo_model, toy_runtime_installed, monkeypatch):
+    """`--runtime auto` for `sdkgen ios` must not pick a runtime it would then refuse to wrap."""
+    import toy_runtime
+    from sdk_gen import planner
+    from sdk_gen.model.inspect import inspect_model
+    from sdk_gen.profiles import load_profile
+    from sdk_gen.runtimes import get_runtime
+
+    runtime = toy_runtime.GgufHeaderRuntime()
+    assert planner.writes_projects_for(runtime, "android") and not planner.writes_projects_for(runtime, "ios")
+    assert planner.writes_projects_for(get_runtime("llamacpp"), "ios") and planner.writes_projects_for(get_runtime("mlc"), "android")
+
+    monkeypatch.setattr(toy_runtime.GgufHeaderRuntime, "auto_selectable", True)
+    spec = inspect_model(str(demo_model))
+    request = planner.PlanRequest(runtime="auto", needs_platform_wrapper=True)
+
+    def candidates(profile: str) -> list[str]:
+        return [r.key for r in planner._candidate_runtimes(spec, load_profile(profile), request)]
+
+    assert "ggufheader" in candidates("pixel8") and "ggufheader" not in candidates("iphone15pro")
