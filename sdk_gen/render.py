@@ -225,6 +225,11 @@ def template_files(root: Path) -> dict[str, Path]:
     }
 
 
+def overlay_clashes(template_dir: Path, overlay: Path) -> list[str]:
+    """The overlay's files that would replace the format's own (an overlay only adds files)."""
+    return sorted(set(template_files(overlay)) & set(template_files(template_dir)))
+
+
 def render_tree(
     template_dir: Path, dest: Path, context: Mapping[str, Any], path_vars: Mapping[str, str], overlay: Path | None = None,
 ) -> list[Path]:
@@ -233,10 +238,10 @@ def render_tree(
     env = _environment(template_dir, overlay)
     sources = {relative: (relative, path) for relative, path in template_files(template_dir).items()}
     if overlay is not None:
-        for relative, path in template_files(overlay).items():
-            if relative in sources:
-                raise ValueError(f"engine overlay {overlay} replaces the project format's own {relative}; rename it")
-            sources[relative] = (f"overlay/{relative}", path)
+        clashes = overlay_clashes(template_dir, overlay)
+        if clashes:
+            raise ValueError(f"engine overlay {overlay} replaces the project format's own {clashes[0]}; rename it")
+        sources.update({relative: (f"overlay/{relative}", path) for relative, path in template_files(overlay).items()})
     written = []
     for relative in sorted(sources):
         template_name, source = sources[relative]

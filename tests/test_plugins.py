@@ -18,16 +18,22 @@ from sdk_gen.runtimes.engine import PhoneEngine
 PACKAGE = "com.example.plugin"
 
 
+def install_entry_point(site: Path, monkeypatch, distribution: str, group: str, entry: str) -> Path:
+    """What pip leaves for a package declaring one entry point: a dist-info folder on sys.path."""
+    dist_info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n")
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
 @pytest.fixture
 def toy_runtime_installed(tmp_path, monkeypatch):
     """Install tests/toy_runtime the way pip would: a dist-info folder on sys.path whose
     entry_points.txt names it in the `sdkgen.runtimes` group."""
-    site = tmp_path / "site"
-    dist_info = site / "toy_sdkgen_runtime-1.0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-sdkgen-runtime\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[sdkgen.runtimes]\nggufheader = toy_runtime:GgufHeaderRuntime\n")
-    monkeypatch.syspath_prepend(str(site))
+    site = install_entry_point(tmp_path / "site", monkeypatch, "toy-sdkgen-runtime", "sdkgen.runtimes",
+                               "ggufheader = toy_runtime:GgufHeaderRuntime")
     # sdkgen's worker processes (conversion, host verification) must find it too, as they would
     # find a package pip installed.
     tests_dir = Path(__file__).resolve().parent
@@ -167,12 +173,7 @@ def test_a_broken_format_plug_in_does_not_break_the_built_in_formats(tmp_path, m
     from sdk_gen.errors import BadInput
     from sdk_gen.formats import format_for_os, get_format
 
-    site = tmp_path / "site"
-    dist_info = site / "broken_format-1.0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-format\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[sdkgen.formats]\nflutter = no_such_module:FlutterFormat\n")
-    monkeypatch.syspath_prepend(str(site))
+    install_entry_point(tmp_path / "site", monkeypatch, "broken-format", "sdkgen.formats", "flutter = no_such_module:FlutterFormat")
     assert format_for_os("android").key == "gradle" and format_for_os("ios").key == "xcodegen"
     with pytest.raises(BadInput, match="'flutter'.*does not load"):
         get_format("flutter")

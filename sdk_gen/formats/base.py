@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk_gen.errors import BadInput
-from sdk_gen.render import HOOKS_FOLDER, template_files
+from sdk_gen.render import HOOKS_FOLDER, overlay_clashes
 from sdk_gen.resources import data_dir
 
 # Models up to this size ship inside the app; larger ones are downloaded or sideloaded. Play's
@@ -121,7 +121,7 @@ class ProjectFormat(abc.ABC):
                 f"the '{engine_key}' engine's {self.key} overlay lacks the hook(s) {', '.join(missing)} "
                 f"({hooks}); the runtime's package is incomplete"
             )
-        clashes = sorted(set(template_files(target.overlay)) & set(template_files(self.template_dir)))
+        clashes = overlay_clashes(self.template_dir, target.overlay)
         if clashes:
             raise BadInput(f"the '{engine_key}' engine's {self.key} overlay would replace the format's own {clashes[0]}; rename it")
         self.check_min_os(engine_key, target.min_os)
@@ -156,9 +156,21 @@ class ProjectFormat(abc.ABC):
             folder = folders["bundled"]
         return [Path(folder) / generation.conversion.job.artifact_name]
 
-    @abc.abstractmethod
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         """Check and complete the options (defaults filled in); raise BadInput on bad ones."""
+        app_id = self.check_app_id(options.app_id) if options.app_id else self.default_app_id(model_name)
+        app_name = options.app_name if options.app_name is not None else f"{model_name} chat"
+        if not app_name.strip():
+            raise BadInput("--app-name must not be empty")
+        return ProjectOptions(app_id=app_id, app_name=app_name, model_url=check_model_url(options.model_url))
+
+    @abc.abstractmethod
+    def check_app_id(self, app_id: str) -> str:
+        """The user's --package / --bundle-id, checked for this format; raise BadInput on a bad one."""
+
+    @abc.abstractmethod
+    def default_app_id(self, model_name: str) -> str:
+        """The app id used when the user gives none."""
 
     @abc.abstractmethod
     def context(self, generation: "Generation") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sdk_gen import pins
 from sdk_gen.errors import BadInput
-from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url, slug
+from sdk_gen.formats.base import Generation, ProjectFormat, slug
 from sdk_gen.units import MIB
 
 
@@ -77,12 +77,11 @@ class GradleFormat(ProjectFormat):
     key = "gradle"
     versions = AndroidVersions()
 
-    def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
-        package = check_package(options.app_id) if options.app_id else default_package(model_name)
-        app_name = options.app_name if options.app_name is not None else f"{model_name} chat"
-        if not app_name.strip():
-            raise BadInput("--app-name must not be empty")
-        return ProjectOptions(app_id=package, app_name=app_name, model_url=check_model_url(options.model_url))
+    def check_app_id(self, app_id: str) -> str:
+        return check_package(app_id)
+
+    def default_app_id(self, model_name: str) -> str:
+        return default_package(model_name)
 
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__package__": generation.options.app_id.replace(".", "/")}

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from sdk_gen.errors import BadInput
-from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, check_model_url
+from sdk_gen.formats.base import Generation, ProjectFormat
 from sdk_gen.units import GIB
 
 
@@ -82,12 +82,11 @@ def memory_fits(plan_json: dict, available_bytes: int, footprint_bytes: int = 0)
 class XcodeGenFormat(ProjectFormat):
     key = "xcodegen"
 
-    def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
-        bundle_id = check_bundle_id(options.app_id) if options.app_id else default_bundle_id(model_name)
-        app_name = options.app_name if options.app_name is not None else f"{model_name} chat"
-        if not app_name.strip():
-            raise BadInput("--app-name must not be empty")
-        return ProjectOptions(app_id=bundle_id, app_name=app_name, model_url=check_model_url(options.model_url))
+    def check_app_id(self, app_id: str) -> str:
+        return check_bundle_id(app_id)
+
+    def default_app_id(self, model_name: str) -> str:
+        return default_bundle_id(model_name)
 
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__target__": target_name(generation.options.app_name)}
