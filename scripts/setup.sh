@@ -178,6 +178,14 @@ if [ ! -x "$kotlinc" ] || [ "$(installed_kotlin)" != "$kotlin_version" ]; then
     chmod +x .tools/node_modules/kotlin-compiler/bin/*
 fi
 
+# The Gradle wrapper JAR generated Android projects ship (sdk_gen/formats/gradle_wrapper.py says
+# where it comes from); sdkgen would fetch it on first use, this keeps tests and demos off the network.
+if ! .venv/bin/python -c 'import sys; from sdk_gen.formats import gradle_wrapper as w; sys.exit(w.cached_jar() is None)' 2>/dev/null; then
+    log "fetching the Gradle wrapper JAR (npm registry, 140 KiB)"
+    attempt "fetching the Gradle wrapper JAR failed" "check access to the npm registry (registry.npmjs.org) and rerun scripts/setup.sh" \
+        .venv/bin/python -m sdk_gen.formats.gradle_wrapper
+fi
+
 if [ -x scripts/install-swift.sh ]; then
     scripts/install-swift.sh
 fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -176,9 +177,15 @@ def render_files(generation: Generation, dest: Path) -> list[Path]:
     (the model file is placed by the caller); return the files written."""
     project_format = get_format(generation.project_format)
     overlay = generation.engine.target(project_format.key).overlay
-    return render_tree(
+    written = render_tree(
         project_format.template_dir, dest, project_format.context(generation), project_format.path_vars(generation), overlay
     )
+    for relative, source in project_format.binary_files(generation).items():
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        written.append(target)
+    return written
 
 
 def render_project(

@@ -253,8 +253,10 @@ def render_tree(
             text = env.get_template(template_name).render(**context)
             if not text.strip():
                 continue  # nothing to write for this project (e.g. a section of an optional file)
+            if target.suffix == ".bat":
+                text = text.replace("\n", "\r\n")  # cmd.exe misreads labels and long lines in LF-only batch files
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            target.write_text(text, encoding="utf-8", newline="")
             if source.stat().st_mode & 0o100:
                 target.chmod(0o755)  # scripts stay runnable: the template's own bit says which
         else:

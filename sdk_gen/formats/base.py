@@ -164,6 +164,11 @@ class ProjectFormat(abc.ABC):
             raise BadInput("--app-name must not be empty")
         return ProjectOptions(app_id=app_id, app_name=app_name, model_url=check_model_url(options.model_url))
 
+    def binary_files(self, generation: "Generation") -> dict[str, Path]:
+        """Files copied into the project as they are, by their path in it: what is neither a
+        template nor in sdkgen's tree (a JAR fetched into the toolchain cache, say)."""
+        return {}
+
     @abc.abstractmethod
     def check_app_id(self, app_id: str) -> str:
         """The user's --package / --bundle-id, checked for this format; raise BadInput on a bad one."""

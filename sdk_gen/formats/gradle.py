@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sdk_gen import pins
 from sdk_gen.errors import BadInput
+from sdk_gen.formats import gradle_wrapper
 from sdk_gen.formats.base import Generation, ProjectFormat, slug
 from sdk_gen.units import MIB
 
@@ -17,6 +19,8 @@ class AndroidVersions:
     """Pinned build versions (Kotlin is the one sdkgen's own checks compile the code with)."""
 
     gradle: str = "8.13"
+    # Gradle's published SHA-256 of gradle-<gradle>-bin.zip: the wrapper refuses any other download.
+    gradle_sha256: str = "20f1b1176237254a6fc204d8434196fa11a4cfb387567519c61556e8710aed78"
     agp: str = "8.13.2"
     kotlin: str = pins.KOTLIN
     coroutines: str = "1.10.2"
@@ -86,6 +90,11 @@ class GradleFormat(ProjectFormat):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {"__package__": generation.options.app_id.replace(".", "/")}
 
+    def binary_files(self, generation: Generation) -> dict[str, Path]:
+        # context() fetched it when it could; without it the README says how to make one.
+        jar = gradle_wrapper.cached_jar()
+        return {gradle_wrapper.JAR_PATH_IN_PROJECT: jar} if jar else {}
+
     def check_min_os(self, engine_key: str, min_os: str) -> None:
         if not (min_os.isdigit() and 21 <= int(min_os) <= COMPILE_SDK):
             raise BadInput(f"the '{engine_key}' engine's minimum Android {min_os!r} is not an API level from 21 to {COMPILE_SDK}")
@@ -103,6 +112,7 @@ class GradleFormat(ProjectFormat):
             f"profile ({profile.os_minimum}), and the on-device memory check decides per phone"
         )
         total_mb = generation.budget.total_bytes // MIB
+        wrapper = gradle_wrapper.wrapper_jar()
         context = self.base_context(generation)
         # Android says "asset" for files shipped inside the APK.
         context["artifact"]["delivery"] = "asset" if generation.delivery == "bundled" else generation.delivery
@@ -123,6 +133,12 @@ class GradleFormat(ProjectFormat):
                 **engine.version_overrides,
                 "runtime_host": result.toolchain.get(generation.engine.host_package, ""),
                 "runtime_android": runtime_version,
+            },
+            gradle_wrapper={
+                "included": wrapper.path is not None,
+                "jar_path": gradle_wrapper.JAR_PATH_IN_PROJECT,
+                "jar_version": f"Gradle {gradle_wrapper.WRAPPER_JAR.jar_gradle_version}",
+                "missing_reason": wrapper.missing_reason,
             },
             emulator={
                 # The smoke test runs on the Android the profile's device runs (its budget's device).

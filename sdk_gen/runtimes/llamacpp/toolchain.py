@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from sdk_gen.errors import ToolMissing
+from sdk_gen.toolchain_cache import toolchain_root
 
 VERSION = "0.3.36"
 SDIST_NAME = f"llama_cpp_python-{VERSION}.tar.gz"
@@ -28,15 +29,6 @@ SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 ANDROID_NDK_VERSION = "28.2.13676358"
 # Inside the sdist: where llama.cpp's own tree sits.
 LLAMA_CPP_SUBDIR = f"llama_cpp_python-{VERSION}/vendor/llama.cpp"
-
-
-def toolchain_root() -> Path:
-    """Downloaded toolchains, kept apart from the artifact cache (which tests and users relocate)."""
-    explicit = os.environ.get("SDKGEN_TOOLCHAIN_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sdkgen"
 
 
 def sdist_path() -> Path:
