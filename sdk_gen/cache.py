@@ -26,6 +26,8 @@ from sdk_gen.hashing import FileHasher, sha256_file
 
 CACHE_LAYOUT = "v1"
 _ENTRY_FILE = "entry.json"
+# Beside an entry: its last passed host verification (ConversionResult.verification), reused on a hit.
+_VERIFICATION_FILE = "verification.json"
 
 
 def default_cache_root() -> Path:
@@ -82,6 +84,28 @@ class ArtifactCache:
                 entry_dir.unlink()
         else:
             shutil.rmtree(entry_dir, ignore_errors=True)
+
+    def verification_record(self, key: str, inputs: dict) -> dict | None:
+        """A passed verification stored with entry ``key`` under the same ``inputs``, else None."""
+        try:
+            record = json.loads((self._entry_dir(key) / _VERIFICATION_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("inputs") != inputs or not isinstance(record.get("result"), dict):
+            return None
+        return record["result"]
+
+    def store_verification(self, key: str, inputs: dict, result: dict) -> None:
+        entry_dir = self._entry_dir(key)
+        if not entry_dir.is_dir() or entry_dir.is_symlink():
+            return
+        with tempfile.NamedTemporaryFile("w", dir=entry_dir, suffix=".part", delete=False, encoding="utf-8") as partial:
+            json.dump({"inputs": inputs, "result": result, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, partial)
+        os.replace(partial.name, entry_dir / _VERIFICATION_FILE)
+
+    def reference_dir(self, identity_inputs: dict) -> Path:
+        """Where PyTorch's answers for one model (and adapter) are kept, whatever it is converted to."""
+        return self.root / "references" / cache_key({"model": identity_inputs["model"], "adapter": identity_inputs["adapter"]})
 
     def staging_dir(self) -> Path:
         """A fresh folder on the cache's filesystem for a conversion to work in."""

@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -37,7 +37,7 @@ from sdk_gen.runtimes import check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import Superseded
 from sdk_gen.units import MIB
-from sdk_gen.verify import VerificationResult
+from sdk_gen.verify import VERIFICATION_VERSION, VerificationResult
 from sdk_gen.verify_worker import run_verification
 
 # Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
@@ -269,6 +269,12 @@ def identify(job: ConversionJob, adapter: AdapterInfo | None, cache: ArtifactCac
     return CacheIdentity(cache_key(inputs), inputs, model_digest)
 
 
+def verification_inputs(job: ConversionJob) -> dict:
+    """What decides a verification's outcome beyond the artifact itself (its cache key covers
+    model, runtime, toolchain and options): how sdkgen checks, and what it asks of this format."""
+    return {"version": VERIFICATION_VERSION, "thresholds": asdict(job.quant.check), "context": job.context}
+
+
 class BackgroundLookup(threading.Thread):
     """Hashes the inputs and looks the cache up while the conversion already runs.
 
@@ -380,9 +386,11 @@ def _convert(request: ConversionRequest, progress: Progress | None, prepared: Pr
         background = BackgroundLookup(lambda: identify(unmerged, adapter, cache, toolchain), cache)
         background.start()
     cache_hit = entry is not None
+    verifies = request.verify and not job.runtime.host_verification_gap
+    record = cache.verification_record(entry.key, verification_inputs(job)) if entry is not None and verifies else None
     workdir = cache.staging_dir()
     try:
-        if adapter and (entry is None or request.verify):
+        if adapter and (entry is None or (verifies and record is None)):
             with progress.stage(f"merging LoRA adapter {adapter.path.name} into {job.spec.path.name}"):
                 job = replace(job, model_dir=merge_adapter(job.spec.path, adapter, workdir / "merged"))
         if entry is None:
@@ -416,11 +424,18 @@ def _convert(request: ConversionRequest, progress: Progress | None, prepared: Pr
         figures = job.runtime.artifact_figures(job, entry.path)
         if request.verify and job.runtime.host_verification_gap:
             progress.note(f"not verified on this machine: {job.runtime.host_verification_gap}")
+        elif record is not None:
+            verification = VerificationResult.from_json(record)
+            progress.note(f"reusing this artifact's host verification ({verification.matched}/{verification.steps} greedy tokens matched)")
         elif request.verify:
+            assert identity is not None
+            job = replace(job, reference_dir=cache.reference_dir(identity.inputs))
             start = time.perf_counter()
             with progress.stage(f"verifying on the host against PyTorch ({job.quant.check.reference} weights)"):
                 verification = run_verification(job, entry.path)
             timings["verify"] = time.perf_counter() - start
+            if verification.passed:
+                cache.store_verification(entry.key, verification_inputs(job), verification.to_json())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

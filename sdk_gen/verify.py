@@ -131,24 +131,100 @@ class VerificationResult:
         }
 
 
+# Bump when what a verification checks or how it judges changes: older records stop being reused.
+VERIFICATION_VERSION = 1
+
+
+class ReferenceCache:
+    """PyTorch's answers for one model (its digest names the folder), kept on disk: greedy ids and
+    logits per (weights, token ids, steps, stop rule). A second runtime, format or platform for the
+    same model, or a rerun, reads them instead of loading the model again."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def _path(self, kind: str, request: dict, suffix: str) -> Path:
+        import hashlib
+        import json
+
+        from importlib.metadata import version
+
+        # What computes the answer: another torch or transformers may compute another one.
+        libraries = {name: version(name) for name in ("torch", "transformers")}
+        canonical = json.dumps({"kind": kind, **request, "libraries": libraries}, sort_keys=True)
+        return self.folder / f"{kind}-{hashlib.sha256(canonical.encode()).hexdigest()[:32]}{suffix}"
+
+    def _write(self, path: Path, write) -> None:
+        import os
+        import tempfile
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as partial:
+            write(partial)
+        os.replace(partial.name, path)
+
+    def greedy(self, request: dict, compute) -> list[int]:
+        import json
+
+        path = self._path("greedy", request, ".json")
+        try:
+            ids = json.loads(path.read_text())
+            if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
+                return ids
+        except (OSError, ValueError):
+            pass
+        ids = compute()
+        self._write(path, lambda f: f.write(json.dumps(ids).encode()))
+        return ids
+
+    def logits(self, request: dict, compute) -> "np.ndarray":
+        import numpy as np
+
+        path = self._path("logits", request, ".npy")
+        try:
+            rows = np.load(path, allow_pickle=False)
+            if rows.shape[0] == len(request["ids"]):
+                return rows
+        except (OSError, ValueError):
+            pass
+        rows = compute()
+        self._write(path, lambda f: np.save(f, rows, allow_pickle=False))
+        return rows
+
+
 class TorchReference:
-    """The PyTorch model in float32, optionally with its matrices rounded to fp16 as stored."""
+    """The PyTorch model in float32, optionally with its matrices rounded to fp16 as stored.
 
-    def __init__(self, model_dir: Path, weights: str = "original"):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    The model loads on first use: with a ReferenceCache that already holds every answer asked
+    for, it never loads (no minutes, no gigabytes)."""
 
+    def __init__(self, model_dir: Path, weights: str = "original", cache: ReferenceCache | None = None):
+        from transformers import AutoConfig, AutoTokenizer
+
+        if weights not in ("original", "fp16-weights"):
+            raise ValueError(weights)
         self.model_dir = model_dir
         self.weights = weights
+        self.cache = cache
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-        if weights == "fp16-weights":
-            with torch.no_grad():
-                for param in self.model.parameters():
-                    if param.dim() == 2:
-                        param.copy_(param.half().float())
-        elif weights != "original":
-            raise ValueError(weights)
+        architectures = getattr(AutoConfig.from_pretrained(model_dir), "architectures", None) or ["CausalLM"]
+        self.model_class = architectures[0]
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32).eval()
+            if self.weights == "fp16-weights":
+                with torch.no_grad():
+                    for param in model.parameters():
+                        if param.dim() == 2:
+                            param.copy_(param.half().float())
+            self._model = model
+        return self._model
 
     def prompts(self) -> list[str]:
         return [*PLAIN_PROMPTS, *self.chat_prompts(self.tokenizer)]
@@ -169,6 +245,12 @@ class TorchReference:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     def greedy(self, prompt_ids: Sequence[int], steps: int, stop: "StopRule") -> list[int]:
+        if self.cache is None:
+            return self._greedy(prompt_ids, steps, stop)
+        request = {"weights": self.weights, "ids": list(prompt_ids), "steps": steps, "stop": [list(s) for s in stop.sequences]}
+        return self.cache.greedy(request, lambda: self._greedy(prompt_ids, steps, stop))
+
+    def _greedy(self, prompt_ids: Sequence[int], steps: int, stop: "StopRule") -> list[int]:
         import torch
 
         generated: list[int] = []
@@ -186,11 +268,21 @@ class TorchReference:
                 inputs = torch.tensor([[token]])
         return generated
 
-    def logits(self, ids: Sequence[int]) -> np.ndarray:
+    def logits(self, ids: Sequence[int]) -> "np.ndarray":
+        if self.cache is None:
+            return self._logits(ids)
+        return self.cache.logits({"weights": self.weights, "ids": list(ids)}, lambda: self._logits(ids))
+
+    def _logits(self, ids: Sequence[int]) -> "np.ndarray":
         import torch
 
         with torch.no_grad():
             return self.model(input_ids=torch.tensor([list(ids)])).logits[0].float().numpy()
+
+
+def reference_for(job, weights: str) -> TorchReference:
+    """The PyTorch reference for ``job``'s model, with its answers cached when the job says where."""
+    return TorchReference(job.model_dir, weights, ReferenceCache(job.reference_dir) if job.reference_dir else None)
 
 
 @dataclass(frozen=True)

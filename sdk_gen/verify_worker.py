@@ -84,6 +84,7 @@ def run_verification(job: ConversionJob, artifact: Path) -> VerificationResult:
             "name": job.name,
             "platform": job.platform,
             "tokenizer_dir": str(job.tokenizer_dir) if job.tokenizer_dir else None,
+            "reference_dir": str(job.reference_dir) if job.reference_dir else None,
             "artifact": str(artifact),
             "result": str(result_path),
         }
@@ -108,6 +109,7 @@ def _child(payload: dict) -> int:
         name=payload["name"],
         platform=payload["platform"],
         tokenizer_dir=Path(payload["tokenizer_dir"]) if payload["tokenizer_dir"] else None,
+        reference_dir=Path(payload["reference_dir"]) if payload["reference_dir"] else None,
     )
     result = runtime.verify_here(job, Path(payload["artifact"]))
     Path(payload["result"]).write_text(json.dumps(result.to_json()))

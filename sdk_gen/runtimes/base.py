@@ -235,6 +235,8 @@ class ConversionJob:
     # adapter that ships its own (sdk_gen.adapters.tokenizer_source, the rule the merge copies by).
     # Known before the merge, and still known after its folder is deleted.
     tokenizer_dir: Path | None = None
+    # Where PyTorch's answers for this model are cached (verify.ReferenceCache); None: not cached.
+    reference_dir: Path | None = None
 
     @property
     def artifact_name(self) -> str:

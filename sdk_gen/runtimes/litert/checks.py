@@ -11,12 +11,12 @@ from sdk_gen.verify import (
     GREEDY_STEPS,
     PromptResult,
     StopRule,
-    TorchReference,
     VerificationResult,
     apply_thresholds,
     compare_ids,
     compare_text,
     logit_figures,
+    reference_for,
 )
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ TASK_NOTE = (
 )
 
 
-def _before_nul(reference: TorchReference, ids: list[int]) -> tuple[list[int], str | None]:
+def _before_nul(reference: ids: list[int]) -> tuple[list[int], str | None]:
     """Cut a continuation before the first token whose text holds a NUL (litert_lm returns C strings)."""
     for k, token in enumerate(ids):
         if "\x00" in reference.decode([token]):
@@ -43,7 +43,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     from sdk_gen.runtimes.litert.host import EngineRunner, TfliteDecoder, unpack_litertlm
 
     thresholds = job.quant.check
-    reference = TorchReference(job.model_dir, thresholds.reference)
+    reference = reference_for(job, thresholds.reference)
     prompts = reference.prompts()
     checks: dict[str, bool] = {}
     notes: list[str] = []
@@ -107,7 +107,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
         artifact_rows = [decoder.logits(seq) for seq in sequences]
         figures = logit_figures([reference.logits(seq) for seq in sequences], artifact_rows)
         if thresholds.reference != "original":
-            original = TorchReference(job.model_dir, "original")
+            original = reference_for(job, "original")
             rounding = logit_figures([original.logits(seq) for seq in sequences], artifact_rows)
             notes.append(
                 f"against the original float32 weights (the cost of fp16 storage): max |dlogit| {rounding.max_abs_diff:.2e}, "
@@ -117,7 +117,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     result = VerificationResult(
         runtime=runtime_name,
         artifact=artifact.name,
-        reference=f"PyTorch {reference.model.__class__.__name__} ({thresholds.reference} weights, float32 compute)",
+        reference=f"PyTorch {reference.model_class} ({thresholds.reference} weights, float32 compute)",
         thresholds=thresholds,
         prompts=results,
         logits=figures,

@@ -16,11 +16,11 @@ from sdk_gen.verify import (
     GREEDY_STEPS,
     PromptResult,
     StopRule,
-    TorchReference,
     VerificationResult,
     apply_thresholds,
     compare_ids,
     logit_figures,
+    reference_for,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     import llama_cpp
 
     thresholds = job.quant.check
-    reference = TorchReference(job.model_dir, thresholds.reference)
+    reference = reference_for(job, thresholds.reference)
     log = LlamaLog()
     llm = open_model(artifact, job.context, job.quant.name)
     vocab = llm._model.vocab
@@ -122,7 +122,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     result = VerificationResult(
         runtime=f"llama_cpp.Llama {version('llama-cpp-python')} (CPU, {HOST_THREADS} threads)",
         artifact=artifact.name,
-        reference=f"PyTorch {reference.model.__class__.__name__} ({thresholds.reference} weights, float32 compute)",
+        reference=f"PyTorch {reference.model_class} ({thresholds.reference} weights, float32 compute)",
         thresholds=thresholds,
         prompts=results,
         logits=figures,
