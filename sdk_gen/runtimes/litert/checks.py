@@ -11,6 +11,7 @@ from sdk_gen.verify import (
     GREEDY_STEPS,
     PromptResult,
     StopRule,
+    TorchReference,
     VerificationResult,
     apply_thresholds,
     compare_ids,
@@ -31,7 +32,7 @@ TASK_NOTE = (
 )
 
 
-def _before_nul(reference: ids: list[int]) -> tuple[list[int], str | None]:
+def _before_nul(reference: TorchReference, ids: list[int]) -> tuple[list[int], str | None]:
     """Cut a continuation before the first token whose text holds a NUL (litert_lm returns C strings)."""
     for k, token in enumerate(ids):
         if "\x00" in reference.decode([token]):
