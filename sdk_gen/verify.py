@@ -247,8 +247,14 @@ class TorchReference:
     def greedy(self, prompt_ids: Sequence[int], steps: int, stop: "StopRule") -> list[int]:
         if self.cache is None:
             return self._greedy(prompt_ids, steps, stop)
-        request = {"weights": self.weights, "ids": list(prompt_ids), "steps": steps, "stop": [list(s) for s in stop.sequences]}
-        return self.cache.greedy(request, lambda: self._greedy(prompt_ids, steps, stop))
+        # Cached without a stop rule (runtimes stop on different token sets): greedy decoding is
+        # deterministic and a stop only cuts it short, so the cut is made on the cached tokens.
+        request = {"weights": self.weights, "ids": list(prompt_ids), "steps": steps}
+        whole = self.cache.greedy(request, lambda: self._greedy(prompt_ids, steps, StopRule(())))
+        for end in range(1, len(whole) + 1):
+            if stop.hit(whole[:end]):
+                return stop.strip(whole[:end])
+        return whole
 
     def _greedy(self, prompt_ids: Sequence[int], steps: int, stop: "StopRule") -> list[int]:
         import torch
@@ -302,8 +308,9 @@ class StopRule:
 
 
 def logit_figures(reference: Sequence[np.ndarray], artifact: Sequence[np.ndarray]) -> LogitFigures:
-    import numpy as np
     """Compare next-token logits position by position (rows: positions, columns: vocab)."""
+    import numpy as np
+
     ref = np.concatenate(reference)
     got = np.concatenate(artifact)
     vocab = min(ref.shape[1], got.shape[1])

@@ -49,6 +49,20 @@ def test_other_weights_and_other_steps_are_other_answers(demo_model, tmp_path):
     assert len(list(cache.folder.glob("logits-*.npy"))) == 2 and len(list(cache.folder.glob("greedy-*.json"))) == 2
 
 
+def test_runtimes_with_other_stop_tokens_share_one_cached_generation(demo_model, tmp_path):
+    """llama.cpp stops on the GGUF's end-of-generation ids, LiteRT on the chat template's: one
+    cached generation answers both, cut where an uncached reference would have stopped."""
+    cache = ReferenceCache(tmp_path / "references")
+    plain = TorchReference(demo_model, "original")
+    ids = plain.encode(PLAIN_PROMPTS[2])
+    whole = plain.greedy(ids, 12, StopRule(()))
+    stops = [StopRule(()), StopRule(((whole[3],),)), StopRule(((whole[5], whole[6]),)), StopRule(((whole[0],), (whole[8],)))]
+    cached = [TorchReference(demo_model, "original", cache).greedy(ids, 12, stop) for stop in stops]
+    assert cached == [plain.greedy(ids, 12, stop) for stop in stops]
+    assert [len(c) for c in cached[1:]] == [whole.index(whole[3]), whole.index(whole[5]), 0]
+    assert len(list(cache.folder.glob("greedy-*.json"))) == 1
+
+
 def test_a_damaged_cache_file_is_recomputed_not_trusted(demo_model, tmp_path):
     cache = ReferenceCache(tmp_path / "references")
     ids, rows = _ask(TorchReference(demo_model, "original", cache))
