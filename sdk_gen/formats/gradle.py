@@ -27,6 +27,7 @@ class AndroidVersions:
     core_ktx: str = "1.17.0"
     activity_compose: str = "1.12.2"
     lifecycle: str = "2.10.0"
+    work: str = "2.11.1"  # androidx.work:work-runtime-ktx, only for download delivery
     compose_bom: str = "2025.12.01"
     junit: str = "4.13.2"
     androidx_test_ext_junit: str = "1.3.0"

@@ -23,6 +23,7 @@ class HostContext(private val root: File, private val memory: HostActivityManage
     override fun getApplicationContext(): Context = this
     override fun getPackageName(): String = "com.example.demo"
     override fun getApplicationInfo(): ApplicationInfo = ApplicationInfo().also { it.nativeLibraryDir = root.path }
+    override fun checkSelfPermission(permission: String?): Int = throw UnsupportedOperationException("no permissions on the host")
 }
 
 fun main(args: Array<String>) {
@@ -101,9 +102,12 @@ fun main(args: Array<String>) {
     }
     val fetchedWhenRefused = target.exists() || partial.exists()
     // Chosen by the user: past the gate, the download runs (loading then fails in the stub runtime).
+    // The store is the fetcher: the direct download in this coroutine (the default, WorkManager's
+    // background download, needs a device; tests/test_android_downloads.py checks it is the default).
     val forcedStages = mutableListOf<String>()
     val forced = try {
-        runBlocking { OnDeviceLlm(smallPhone).prepare(allowInsufficientMemory = true, onStage = { forcedStages.add(it.name) }) }
+        val llm = OnDeviceLlm(smallPhone)
+        runBlocking { llm.prepare(allowInsufficientMemory = true, onStage = { forcedStages.add(it.name) }, fetcher = llm.store) }
         "loaded"
     } catch (error: InsufficientMemoryException) {
         "refused"

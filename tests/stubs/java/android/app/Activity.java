@@ -10,6 +10,8 @@ public class Activity extends Context {
 
     protected void onCreate(Bundle savedInstanceState) { throw new UnsupportedOperationException("stub"); }
 
+    public final void requestPermissions(String[] permissions, int requestCode) { throw new UnsupportedOperationException("stub"); }
+
     @Override public Object getSystemService(String name) { throw new UnsupportedOperationException("stub"); }
     @Override public File getExternalFilesDir(String type) { throw new UnsupportedOperationException("stub"); }
     @Override public File getFilesDir() { throw new UnsupportedOperationException("stub"); }
@@ -18,4 +20,5 @@ public class Activity extends Context {
     @Override public Context getApplicationContext() { throw new UnsupportedOperationException("stub"); }
     @Override public String getPackageName() { throw new UnsupportedOperationException("stub"); }
     @Override public android.content.pm.ApplicationInfo getApplicationInfo() { throw new UnsupportedOperationException("stub"); }
+    @Override public int checkSelfPermission(String permission) { throw new UnsupportedOperationException("stub"); }
 }

@@ -15,4 +15,5 @@ public class Application extends Context {
     @Override public Context getApplicationContext() { throw new UnsupportedOperationException("stub"); }
     @Override public String getPackageName() { throw new UnsupportedOperationException("stub"); }
     @Override public android.content.pm.ApplicationInfo getApplicationInfo() { throw new UnsupportedOperationException("stub"); }
+    @Override public int checkSelfPermission(String permission) { throw new UnsupportedOperationException("stub"); }
 }

@@ -7,6 +7,7 @@ import java.io.File;
 
 public abstract class Context {
     public static final String ACTIVITY_SERVICE = "activity";
+    public static final String NOTIFICATION_SERVICE = "notification";
 
     public abstract Object getSystemService(String name);
 
@@ -23,4 +24,6 @@ public abstract class Context {
     public abstract String getPackageName();
 
     public abstract ApplicationInfo getApplicationInfo();
+
+    public abstract int checkSelfPermission(String permission);
 }
