@@ -4,7 +4,7 @@
   (macOS, Debian 13 `swiftlang`), else in the Debian 13 chroot scripts/install-swift.sh builds under
   ${SDKGEN_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-~/.cache}/sdkgen}/swift-trixie on Debian 12.
 - tests/stubs/swift/: modules Linux lacks (LiteRTLM, MediaPipeTasksGenAI, MLCSwift, CryptoKit, os,
-  Combine), kept to the real signatures.
+  Combine, UIKit), kept to the real signatures.
 
 A generated project is checked as one SwiftPM package this module writes: the generated
 Sources/LLMKit and Tests/LLMKitTests, the app's engine and model sources as an `App` target, and the
@@ -138,28 +138,35 @@ LINUX_GAPS = """\
 #if os(Linux)
 import Foundation
 
-extension URLSession {
-    /// Apple's `URLSession.AsyncBytes` (iOS 15+): an AsyncSequence of UInt8.
-    public struct AsyncBytes: AsyncSequence {
-        public typealias Element = UInt8
-        public struct AsyncIterator: AsyncIteratorProtocol {
-            public mutating func next() async throws -> UInt8? { nil }
-        }
-        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
+extension URLSessionConfiguration {
+    /// Apple's `background(withIdentifier:)`; swift-corelibs-foundation marks it unavailable (no
+    /// system transfer service). A default session with the identifier set runs the same delegate
+    /// calls in-process, so the tests drive the generated ModelDownloader through it.
+    public class func background(withIdentifier identifier: String) -> URLSessionConfiguration {
+        let configuration = URLSessionConfiguration.default
+        configuration.identifier = identifier
+        return configuration
     }
 
-    /// Apple's `bytes(for:delegate:)` (iOS 15+).
-    public func bytes(for request: URLRequest, delegate: (any URLSessionTaskDelegate)? = nil) async throws -> (AsyncBytes, URLResponse) {
-        throw URLError(.unsupportedURL)
+    /// Apple's `sessionSendsLaunchEvents` (iOS): no app relaunch on Linux.
+    public var sessionSendsLaunchEvents: Bool {
+        get { false }
+        set {}
     }
 }
 
+/// Apple's key for a stopped download's resume data in the error's userInfo; corelibs never
+/// produces resume data (its `downloadTask(withResumeData:)` fails the task, as Apple does for
+/// resume data it cannot use).
+public let NSURLSessionDownloadTaskResumeData = "NSURLSessionDownloadTaskResumeData"
+
 extension URLResourceKey {
-    public static let volumeAvailableCapacityForImportantUsageKey = URLResourceKey("NSURLVolumeAvailableCapacityForImportantUsageKey")
+    /// Apple's key; here the volume's available capacity, which corelibs reads with statfs.
+    public static let volumeAvailableCapacityForImportantUsageKey = URLResourceKey.volumeAvailableCapacityKey
 }
 
 extension URLResourceValues {
-    public var volumeAvailableCapacityForImportantUsage: Int64? { nil }
+    public var volumeAvailableCapacityForImportantUsage: Int64? { volumeAvailableCapacity.map(Int64.init) }
 }
 #endif
 """
@@ -189,9 +196,9 @@ def _copy_swift_tree(source: Path, dest: Path, skip: tuple[str, ...] = ()) -> No
 def write_check_package(project: Path, dest: Path, engine: str, llama_include: list[Path] | None = None,
                         llama_lib: Path | None = None, with_tests: bool = True) -> Path:
     """Writes into `dest` a SwiftPM package of the generated `project` that Swift on Linux builds."""
-    stubs = {"CryptoKit", "os", "Combine"}
+    stubs = {"CryptoKit", "os", "Combine", "UIKit"}
     llmkit_deps = ['"CryptoKit"', '"os"']
-    app_deps = ['"LLMKit"', '"Combine"']
+    app_deps = ['"LLMKit"', '"Combine"', '"UIKit"']
     if engine == "litertlm":
         stubs.add("LiteRTLM")
         llmkit_deps.append('"LiteRTLM"')

@@ -345,7 +345,7 @@ def test_invalid_package_is_refused_before_any_work(demo_model, tmp_path, cache_
 
 def test_ios_profile_is_refused(demo_model, tmp_path):
     result = run_cli("android", "--model", str(demo_model), "--profile", "iphone15pro", "-o", str(tmp_path / "o"))
-    assert result.code == 2 and "ios device profile" in result.stderr and "android" in result.stderr
+    assert result.code == 2 and "an iOS device profile" in result.stderr and "an Android profile" in result.stderr
 
 
 def test_bad_model_url_is_refused(demo_model, tmp_path):

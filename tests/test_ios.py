@@ -340,4 +340,4 @@ def test_invalid_bundle_id_is_refused_before_any_work(demo_model, tmp_path, cach
 
 def test_android_profile_is_refused(demo_model, tmp_path):
     result = run_cli("ios", "--model", str(demo_model), "--profile", "pixel8", "-o", str(tmp_path / "o"))
-    assert result.code == 2 and "android device profile" in result.stderr and "`sdkgen ios`" in result.stderr
+    assert result.code == 2 and "an Android device profile" in result.stderr and "`sdkgen ios`" in result.stderr
