@@ -159,7 +159,7 @@ def compute_budget(
         weights_bytes=weights,
         kv_cache_bytes=kv_cache_bytes(spec, context, kv_per_element),
         working_bytes=working_bytes(spec, runtime, context, backend),
-        overhead_bytes=runtime.memory.overhead_bytes,
+        overhead_bytes=runtime.memory_for(profile.platform).overhead_bytes,
         budget_bytes=budget,
         budget_source=source,
         weights_source="predicted",

@@ -229,6 +229,17 @@ def ios_command(output, force, as_json, profile, app_id, app_name, model_url, **
     _project_command("ios", output, force, as_json, profile, app_id, app_name, model_url, options)
 
 
+@cli.command("web")
+@_conversion_options
+@click.option("--profile", required=True, help="Browser profile (see `sdkgen profiles`: chrome-desktop, chrome-android-midrange) or a .toml file.")
+@click.option("--package", "app_id", default=None, help="The npm package name of the app (default <model>-chat).")
+@click.option("--app-name", default=None, help="The page's title (default: '<model> chat').")
+@click.option("--model-url", default=None, help="Where the page downloads a model too large to ship with the site.")
+def web_command(output, force, as_json, profile, app_id, app_name, model_url, **options) -> None:
+    """Convert, verify and generate a Vite + TypeScript web app that runs the model in the browser."""
+    _project_command("web", output, force, as_json, profile, app_id, app_name, model_url, options)
+
+
 @cli.command("demo-model")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="tiny", show_default=True)

@@ -29,7 +29,7 @@ from sdk_gen.hashing import folder_digest, folder_remembered
 from sdk_gen.model import inspect_model
 from sdk_gen.output import atomic_output_dir
 from sdk_gen.planner import DEFAULT_CONTEXT, PlanRequest, PlanResult, check_context, make_plan
-from sdk_gen.profiles import load_profile
+from sdk_gen.profiles import TARGET_OSES, load_profile
 from sdk_gen.progress import Progress
 from sdk_gen.runtimes import check_runtime_supports, get_runtime
 # ConversionJob is part of the runtime interface; it is importable from here as well, with the
@@ -157,8 +157,9 @@ def prepare_job(request: ConversionRequest) -> PreparedJob:
         profile = load_profile(request.profile)
         if request.platform and profile.platform != request.platform:
             raise BadInput(
-                f"{profile.id} is an {profile.platform} device profile; `sdkgen {request.platform}` needs an "
-                f"{request.platform} profile (see `sdkgen profiles`)"
+                f"{profile.id} is {_a(TARGET_OSES.get(profile.platform, profile.platform))} device profile; "
+                f"`sdkgen {request.platform}` needs {_a(TARGET_OSES.get(request.platform, request.platform))} profile "
+                "(see `sdkgen profiles`)"
             )
         plan = make_plan(
             spec,
@@ -239,6 +240,10 @@ def protected_paths(job: ConversionJob, adapter: AdapterInfo | None, cache_dir: 
         "adapter folder": adapter.path if adapter else None,
         "sdkgen cache": cache_dir or default_cache_root(),
     }
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 @dataclass(frozen=True)

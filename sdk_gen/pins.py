@@ -21,3 +21,8 @@ LITERTLM_HOST = "0.18.1"
 # MediaPipe's GenAI tasks (Android tasks-genai, iOS pods): the release of the Python mediapipe
 # whose bundler writes the .task.
 MEDIAPIPE = "0.10.35"
+
+# wllama (npm @wllama/wllama): llama.cpp compiled to WebAssembly, the engine of `sdkgen web` for
+# GGUF. Its own llama.cpp build (b12211 for 3.13.0) runs sdkgen's GGUF with the greedy ids of
+# llama_cpp.Llama with flash attention on (wllama's default), measured in Debian's Chromium.
+WLLAMA = "3.13.0"

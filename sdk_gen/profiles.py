@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,30 @@ from sdk_gen.errors import BadInput
 from sdk_gen.resources import data_dir
 from sdk_gen.units import GIB
 
-# The OSes profiles describe (a profile's `platform`), with the name users read.
-TARGET_OSES = {"android": "Android", "ios": "iOS"}
+# The OSes profiles describe (a profile's `platform`), with the name users read. "web" is a
+# browser: the profile names the browser and the device it runs on.
+TARGET_OSES = {"android": "Android", "ios": "iOS", "web": "web"}
 # What kind of device it is: generated apps declare the families they run on from it (an iPad
 # profile makes an app that also runs on iPads).
-FORM_FACTORS = ("phone", "tablet")
-GPU_APIS = ("OpenCL", "Vulkan", "Metal")
+FORM_FACTORS = ("phone", "tablet", "desktop")
+GPU_APIS = ("OpenCL", "Vulkan", "Metal", "WebGPU")
+
+
+@dataclass(frozen=True)
+class BrowserFacts:
+    """What a web profile's browser lets one page hold and run (each figure sourced)."""
+
+    name: str  # "Chrome"
+    minimum_version: int  # the oldest release with every feature the engines need (JSPI, memory64)
+    # WebAssembly's heap limit: weights, KV cache and buffers of a wasm runtime must fit under it.
+    wasm_heap_limit_gib: float
+    # What navigator.deviceMemory reports on this device (Chrome rounds down to a power of two and
+    # caps it at 8): the generated memory check's only view of the RAM.
+    device_memory_gib: float
+
+    @property
+    def wasm_heap_limit_bytes(self) -> int:
+        return int(self.wasm_heap_limit_gib * GIB)
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class DeviceProfile:
     sources: dict[str, str]
     notes: str = ""
     form_factor: str = "phone"
+    browser: BrowserFacts | None = None  # web profiles only
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -88,6 +107,7 @@ class DeviceProfile:
             "npu": self.npu,
             "sources": dict(self.sources),
             "notes": self.notes,
+            **({"browser": asdict(self.browser)} if self.browser else {}),
         }
 
 
@@ -199,6 +219,18 @@ def _parse(data: dict, path: Path) -> DeviceProfile:
     if ios_version is not None and not _is_version(ios_version):
         raise r.fail("os.ios_version", "a version like \"17.0\"", ios_version)
 
+    browser = None
+    if platform == "web":
+        browser = BrowserFacts(
+            name=r.text("browser.name"),
+            minimum_version=r.integer("browser.minimum_version", 1, 999),
+            wasm_heap_limit_gib=r.number("browser.wasm_heap_limit_gib", 0.5, 64),
+            device_memory_gib=r.number("browser.device_memory_gib", 0.25, 64),
+        )
+        r.text("sources.browser")
+    elif r._raw("browser", False) is not None:
+        raise BadInput(f"device profile {path}: the [browser] table applies to web profiles only")
+
     cores = r.integer("soc.cpu_cores", 1, 32)
     big = r.integer("soc.cpu_big_cores", 1, 32)
     if big > cores:
@@ -236,6 +268,7 @@ def _parse(data: dict, path: Path) -> DeviceProfile:
         sources={k: str(v) for k, v in sources_raw.items()},
         notes=r.text("notes", required=False) or "",
         form_factor=form_factor,
+        browser=browser,
         path=path,
     )
 

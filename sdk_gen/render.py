@@ -150,6 +150,13 @@ def toml_string(value: Any) -> str:
     return json.dumps(_raw(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
+def js_string(value: Any) -> str:
+    """A JavaScript/TypeScript (and JSON) string literal, quotes included, that also stays inside an
+    HTML <script> element: `<`, `>` and `&` are escaped, as are U+2028/U+2029 and lone surrogates."""
+    text = json.dumps(_raw(value), ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def markdown(value: Any) -> str:
     """Inline Markdown text: every ASCII punctuation character backslash-escaped (CommonMark allows
     it for all of them, so no emphasis, link, entity, HTML or heading can start), one line."""
@@ -184,6 +191,7 @@ FILTERS = {
     "android_string": android_string,
     "yaml_string": yaml_string,
     "toml_string": toml_string,
+    "js_string": js_string,
     "markdown": markdown,
     "markdown_code": markdown_code,
     "shell_word": shell_word,

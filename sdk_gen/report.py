@@ -84,7 +84,7 @@ def plan_tables(result: PlanResult) -> list[Table]:
         summary.add_row("increased-memory-limit", "needed" if plan.memory_entitlement else "not needed")
     for reason in plan.reasons:
         summary.add_row("why", reason)
-    return [summary, budget_table(result.spec, budget, runtime.memory.overhead_note, profile)]
+    return [summary, budget_table(result.spec, budget, runtime.memory_for(profile.platform).overhead_note, profile)]
 
 
 def _how_figured(row: BudgetRow, spec: ModelSpec, budget: MemoryBudget, overhead_note: str) -> str:
@@ -119,7 +119,10 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
         if row.bytes:
             table.add_row(row.label, f"{row.bytes:,}", human_bytes(row.bytes), _how_figured(row, spec, budget, overhead_note))
     table.add_row("total", f"{budget.total_bytes:,}", human_bytes(budget.total_bytes), "", style="bold")
-    source = "with increased-memory-limit" if budget.budget_source == "app_memory_entitled" else "one app's share"
+    if budget.budget_source == "app_memory_entitled":
+        source = "with increased-memory-limit"
+    else:
+        source = "one browser tab's share" if profile.platform == "web" else "one app's share"
     table.add_row("device budget", f"{budget.budget_bytes:,}", human_bytes(budget.budget_bytes), f"{profile.id}: {source}")
     table.add_row(
         "safety margin", f"{budget.margin_bytes:,}", human_bytes(budget.margin_bytes), f"{int(SAFETY_MARGIN * 100)}% of the budget kept free"
@@ -163,7 +166,7 @@ def conversion_tables(result, output) -> list[Table]:
             table.add_row("note", note)
     tables = [table]
     if result.plan is not None:
-        tables.append(budget_table(job.spec, result.actual_budget, job.runtime.memory.overhead_note, result.plan.profile))
+        tables.append(budget_table(job.spec, result.actual_budget, job.runtime.memory_for(result.plan.profile.platform).overhead_note, result.plan.profile))
     return tables
 
 

@@ -203,10 +203,22 @@ CASES = [
     Case("profile-missing-a-field", _profile_missing_field, 2, ("'memory.total_ram_gib'",)),
     Case("ios-profile-for-android",
          lambda ws: ["android", "--model", str(ws.demo), "--profile", "iphone15pro", "-o", str(ws.out)], 2,
-         ("is an ios device profile", "needs an android profile")),
+         ("is an iOS device profile", "needs an Android profile")),
     Case("android-profile-for-ios",
          lambda ws: ["ios", "--model", str(ws.demo), "--profile", "galaxy-s24", "-o", str(ws.out)], 2,
-         ("is an android device profile",)),
+         ("is an Android device profile",)),
+    Case("phone-profile-for-web",
+         lambda ws: ["web", "--model", str(ws.demo), "--profile", "pixel8", "-o", str(ws.out)], 2,
+         ("is an Android device profile", "needs a web profile")),
+    Case("browser-profile-for-android",
+         lambda ws: ["android", "--model", str(ws.demo), "--profile", "chrome-desktop", "-o", str(ws.out)], 2,
+         ("is a web device profile", "needs an Android profile")),
+    Case("web-with-a-phone-only-runtime",
+         lambda ws: ["web", "--model", str(ws.demo), "--profile", "chrome-desktop", "--runtime", "litert", "-o", str(ws.out)], 2,
+         ("LiteRT-LM does not target web",)),
+    Case("web-package-not-an-npm-name",
+         lambda ws: ["web", "--model", str(ws.demo), "--profile", "chrome-desktop", "--package", "Bad Name", "-o", str(ws.out)], 2,
+         ("invalid --package", "npm package name")),
     Case("project-without-profile", lambda ws: ["android", "--model", str(ws.demo), "-o", str(ws.out)], 2, ("--profile",)),
     # --- flags ------------------------------------------------------------------------------
     Case("zero-context", lambda ws: ["plan", "--model", str(ws.demo), "--profile", "pixel8", "--context", "0"], 2, ("positive",)),
@@ -272,7 +284,7 @@ def test_the_suite_is_broad_enough(demo_model, tmp_path):
         shutil.rmtree(ws.outputs)
         ws.outputs.mkdir()
     assert len(CASES) >= 30
-    assert commands == {"inspect", "plan", "convert", "android", "ios"}
+    assert commands == {"inspect", "plan", "convert", "android", "ios", "web"}
 
 
 def _can_mount_in_namespace() -> bool:

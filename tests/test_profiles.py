@@ -37,9 +37,18 @@ def test_every_figure_has_a_source_and_a_derivation(profile):
         assert profile.app_memory_gib <= profile.app_memory_entitled_gib <= profile.total_ram_gib
         assert "increased-memory-limit" in profile.app_memory_entitled_derivation
         assert re.fullmatch(r"\d+\.\d+", profile.ios_version)
+    elif profile.platform == "web":
+        # A browser profile: the budget is one tab's, under WebAssembly's heap limit plus the renderer.
+        assert profile.browser is not None and profile.browser.minimum_version >= 133  # memory64
+        assert len(profile.sources["browser"]) > 10
+        assert profile.app_memory_gib <= profile.browser.wasm_heap_limit_gib + 1
+        assert profile.browser.device_memory_gib in (0.25, 0.5, 1, 2, 4, 8)  # what Chrome can report
+        assert profile.browser.device_memory_gib <= profile.total_ram_gib
+        assert profile.android_api_level is None and profile.app_memory_entitled_gib is None
     else:
         assert profile.android_api_level >= 30
         assert profile.app_memory_entitled_gib is None
+        assert profile.browser is None
 
 
 def test_reference_figures():

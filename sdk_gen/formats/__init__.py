@@ -10,9 +10,10 @@ from typing import Iterator
 from sdk_gen.errors import BadInput
 from sdk_gen.formats.base import ProjectFormat
 from sdk_gen.formats.gradle import GradleFormat
+from sdk_gen.formats.vite import ViteFormat
 from sdk_gen.formats.xcodegen import XcodeGenFormat
 
-BUILTIN_FORMATS: tuple[type[ProjectFormat], ...] = (GradleFormat, XcodeGenFormat)
+BUILTIN_FORMATS: tuple[type[ProjectFormat], ...] = (GradleFormat, XcodeGenFormat, ViteFormat)
 
 
 def _format_classes() -> Iterator[type[ProjectFormat]]:

@@ -137,6 +137,12 @@ class Runtime(abc.ABC):
     def gpu_api(self, target_os: str) -> str | None:
         return self.gpu_apis.get(target_os)
 
+    # Memory traits that differ on one OS (a browser tab's baseline is far larger than an app's).
+    platform_memory: Mapping[str, MemoryTraits] = {}
+
+    def memory_for(self, platform: str | None) -> MemoryTraits:
+        return self.platform_memory.get(platform or "", self.memory)
+
     def unsupported_reason(self, spec: ModelSpec) -> str | None:
         if spec.family not in self.families:
             return f"{self.display_name} has no converter for the {spec.family} family ({spec.architecture})"

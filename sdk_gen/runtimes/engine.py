@@ -27,7 +27,7 @@ class Library:
     entries); SwiftPM reads ``url`` and ``product``; CocoaPods reads ``name``; an XCFramework the
     project builds itself is ``name`` at the path ``url``."""
 
-    kind: str  # "maven", "swiftpm", "pod" or "xcframework"
+    kind: str  # "maven", "swiftpm", "pod", "xcframework" or "npm"
     name: str
     version: str
     group: str = ""

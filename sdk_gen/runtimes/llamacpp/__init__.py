@@ -13,7 +13,7 @@ from sdk_gen.errors import BadInput, ConversionFailed
 from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
-from sdk_gen.runtimes.llamacpp.phone import LLAMACPP
+from sdk_gen.runtimes.llamacpp.phone import LLAMACPP, WLLAMA, web_memory
 from sdk_gen.units import MIB
 from sdk_gen.verify import Thresholds
 
@@ -114,7 +114,8 @@ class LlamaCppRuntime(Runtime):
     toolchain_packages = ("llama-cpp-python", "torch", "transformers")
     # A JNI bridge (Android) and llama.cpp's C API from Swift (iOS), over the same llama.cpp.
     gpu_apis = {"android": "OpenCL", "ios": "Metal"}
-    engines = {("android", "gguf"): LLAMACPP, ("ios", "gguf"): LLAMACPP}
+    platforms = ("android", "ios", "web")
+    engines = {("android", "gguf"): LLAMACPP, ("ios", "gguf"): LLAMACPP, ("web", "gguf"): WLLAMA}
     memory = MemoryTraits(
         kv_bytes_cpu=2,  # f16 K and V (llama.cpp's default cache type)
         kv_bytes_gpu=2,
@@ -124,6 +125,7 @@ class LlamaCppRuntime(Runtime):
         overhead_bytes=96 * MIB,
         overhead_note="libllama + ggml, tokenizer, and a Compose/SwiftUI app's baseline (estimate)",
     )
+    platform_memory = {"web": web_memory(memory)}
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         return {

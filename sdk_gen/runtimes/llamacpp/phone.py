@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from sdk_gen import pins
+from sdk_gen.runtimes.base import MemoryTraits
 from sdk_gen.runtimes.engine import EngineTarget, Library, PhoneEngine, builtin_overlay
 from sdk_gen.runtimes.llamacpp import toolchain
 from sdk_gen.runtimes.llamacpp.loading import use_mmap
@@ -65,3 +67,36 @@ LLAMACPP = PhoneEngine(
         ),
     ),
 )
+
+
+# The web: wllama, llama.cpp compiled to WebAssembly (its own llama.cpp build), as an npm package.
+# Chrome 137 is the first with both features its single wasm needs (memory64 from 133, JSPI from 137).
+WLLAMA = PhoneEngine(
+    key="wllama",
+    display_name="llama.cpp (wllama)",
+    host_package="llama-cpp-python",
+    targets=(
+        EngineTarget(
+            project_format="vite",
+            class_name="WllamaEngine",
+            min_os="137",
+            overlay=builtin_overlay("wllama", "vite"),
+            libraries=(Library("npm", "@wllama/wllama", pins.WLLAMA, alias="wllama",
+                               note="llama.cpp in WebAssembly; greedy ids equal llama_cpp.Llama's with flash attention"),),
+            runtime_version=f"wllama {pins.WLLAMA}",
+        ),
+    ),
+)
+
+
+def web_memory(phone: MemoryTraits) -> MemoryTraits:
+    """In a browser tab the baseline is the renderer's, not an app's: a blank page holds 495 MiB
+    and wllama's runtime 177 MiB more (headless Chromium 156, renderer RSS, the tiny demo model
+    at context 512; web-prototype-2026-11-27). The GGUF is read in chunks into llama.cpp's
+    buffers in the wasm heap, so the weights count once, as on the phones."""
+    from dataclasses import replace
+
+    from sdk_gen.units import MIB
+
+    return replace(phone, overhead_bytes=672 * MIB,
+                   overhead_note="the browser tab's renderer (~495 MiB) and wllama's wasm runtime (~177 MiB), measured in Chromium")

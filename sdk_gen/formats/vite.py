@@ -1,0 +1,80 @@
+"""The Vite (TypeScript) project format, for the web: a static app over a small SDK module that
+runs the model in the browser."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sdk_gen.errors import BadInput
+from sdk_gen.formats.base import Generation, ProjectFormat, slug
+
+
+@dataclass(frozen=True)
+class WebVersions:
+    """Pinned npm versions of the generated project's build and test tools (every one exact, with a
+    lockfile); the engine's own packages come with its target (EngineTarget.libraries)."""
+
+    vite: str = "8.3.8"
+    typescript: str = "7.0.2"
+    playwright_core: str = "1.65.1"
+    playwright_test: str = "1.65.1"
+    hash_wasm: str = "4.13.0"
+    # Vite 8 needs Node ^20.19 or >= 22.12.
+    node: str = "22"
+
+
+# npm's rules for a package name (what --package is here): lowercase, URL-safe, at most 214 bytes.
+_NPM_NAME = re.compile(r"[a-z0-9][a-z0-9._~-]*")
+
+
+def check_package_name(name: str) -> str:
+    if len(name) > 214 or not _NPM_NAME.fullmatch(name):
+        shown = name.encode("unicode_escape").decode("ascii")
+        raise BadInput(
+            f"invalid --package {shown!r}: an npm package name is lowercase letters, digits and . _ ~ -, "
+            "starting with a letter or digit, at most 214 characters"
+        )
+    return name
+
+
+class ViteFormat(ProjectFormat):
+    key = "vite"
+    versions = WebVersions()
+
+    def check_app_id(self, app_id: str) -> str:
+        return check_package_name(app_id)
+
+    def default_app_id(self, model_name: str) -> str:
+        return f"{slug(model_name.lower(), fallback='model')}-chat"
+
+    def path_vars(self, generation: Generation) -> dict[str, str]:
+        return {}
+
+    def check_min_os(self, engine_key: str, min_os: str) -> None:
+        if not (min_os.isdigit() and 80 <= int(min_os) <= 999):
+            raise BadInput(f"the '{engine_key}' engine's minimum browser {min_os!r} is not a Chrome major version")
+
+    def context(self, generation: Generation) -> dict[str, Any]:
+        profile = generation.conversion.plan.profile
+        engine, extra, runtime_version = self.engine_values(generation)
+        browser = profile.browser
+        context = self.base_context(generation)
+        context.update(extra)
+        context.update(
+            project_slug=generation.options.app_id,
+            engine={**asdict(engine), "libraries": [asdict(library) for library in engine.libraries],
+                    "runtime_version": runtime_version},
+            runtime_display=generation.engine.display_name,
+            versions=asdict(self.versions),
+            browser={
+                "name": browser.name if browser else "Chrome",
+                # The engine's minimum decides what the page needs; the profile only sizes the budget.
+                "minimum_version": int(engine.min_os),
+                "heap_limit_bytes": browser.wasm_heap_limit_bytes if browser else 4 << 30,
+                "device_memory_gib": browser.device_memory_gib if browser else None,
+                "tab_memory_bytes": profile.app_memory_bytes,
+            },
+        )
+        return context

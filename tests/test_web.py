@@ -1,0 +1,250 @@
+"""`sdkgen web`: the generated Vite app, installed from its own lockfile, built, served on
+127.0.0.1 with the headers the README asks for, and driven in Debian's headless Chromium
+(tests/web/drive.mjs) against llama.cpp on the host."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from sdk_gen import pins
+from sdk_gen.conversion import ConversionRequest
+from sdk_gen.formats.base import ProjectOptions
+from sdk_gen.formats.vite import WebVersions
+from sdk_gen.project import ProjectRequest, generate_project
+from sdk_gen.toolchain_cache import toolchain_root
+
+DRIVER = REPO / "tests/web/drive.mjs"
+CHROMIUM = "/usr/bin/chromium"
+PROMPT = "Hello, my name is"
+CONTEXT = 512
+
+
+def _need(tool: str) -> str:
+    found = shutil.which(tool)
+    if not found:
+        pytest.fail(f"{tool} is missing: run scripts/setup.sh (it installs Debian's chromium; node and npm come with the machine)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("web-cache")
+
+
+@pytest.fixture(scope="module")
+def project(demo_model, tmp_path_factory, cache_dir):
+    conversion = ConversionRequest(model=str(demo_model), profile="chrome-desktop", runtime="llamacpp", quant="q8_0",
+                                   context=CONTEXT, cache_dir=cache_dir)
+    out = tmp_path_factory.mktemp("web") / "demo-chat"
+    return generate_project(ProjectRequest("web", conversion, ProjectOptions(app_id="demo-chat"), out))
+
+
+def _npm(args: list[str], cwd: Path) -> None:
+    # The npm cache is an optimisation only: `npm ci` works from an empty one (the registry is reachable).
+    command = [_need("npm"), *args, "--no-audit", "--no-fund", "--cache", str(toolchain_root() / "npm-cache")]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def built(project) -> Path:
+    _npm(["ci"], project.path)
+    done = subprocess.run([_need("npm"), "run", "build"], cwd=project.path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return project.path / "dist"
+
+
+class _IsolatedSite(SimpleHTTPRequestHandler):
+    """A static host set up as the generated README asks: cross-origin isolation on every response."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm"}
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(folder: Path) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_IsolatedSite, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def site(built):
+    server = _serve(built)
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+def drive(project_dir: Path, url: str, actions: list[dict]) -> list[dict]:
+    _need("node")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("Chromium is missing: run scripts/setup.sh (apt-get install chromium)")
+    done = subprocess.run(["node", str(DRIVER), str(project_dir), url, json.dumps(actions)],
+                          capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM})
+    try:
+        output = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        pytest.fail(f"the driver printed no result (rc {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return output["results"]
+
+
+def _gguf(project) -> Path:
+    return project.conversion.artifact.path
+
+
+@pytest.fixture(scope="module")
+def reference(project):
+    """llama.cpp on the host, set up as wllama runs it (flash attention on), with the tokens whose
+    bytes are not valid UTF-8 on their own banned: wllama ends a request on such a token, and a
+    random-weight demo model emits them at once. End-of-generation tokens are banned too, so both
+    sides decode the full length."""
+    import llama_cpp
+    import numpy as np
+
+    llm = llama_cpp.Llama(model_path=str(_gguf(project)), n_ctx=CONTEXT, n_threads=1, flash_attn=True, logits_all=True,
+                          verbose=False, seed=0)
+    vocab = llm._model.vocab
+    banned = []
+    for token in range(llm.n_vocab()):
+        try:
+            llm.detokenize([token]).decode("utf-8")
+        except UnicodeDecodeError:
+            banned.append(token)
+            continue
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            banned.append(token)
+
+    def greedy(prompt: str, steps: int) -> list[int]:
+        llm.reset()
+        llm.eval(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+        ids = []
+        for _ in range(steps):
+            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+            logits[banned] = -np.inf
+            token = int(np.argmax(logits))
+            ids.append(token)
+            llm.eval([token])
+        return ids
+
+    return {"banned": banned, "greedy": greedy}
+
+
+def test_the_project_pins_every_package_and_its_lockfile_agrees(project):
+    root = project.path
+    package = json.loads((root / "package.json").read_text())
+    wanted = {"vite": WebVersions().vite, "typescript": WebVersions().typescript, "@wllama/wllama": pins.WLLAMA,
+              "hash-wasm": WebVersions().hash_wasm, "@playwright/test": WebVersions().playwright_test,
+              "playwright-core": WebVersions().playwright_core}
+    declared = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
+    assert {name: declared.get(name) for name in wanted} == wanted  # exact versions, no ranges
+    lock = json.loads((root / "package-lock.json").read_text())
+    root_entry = lock["packages"][""]
+    assert root_entry.get("dependencies", {}) == package.get("dependencies", {})
+    assert root_entry.get("devDependencies", {}) == package.get("devDependencies", {})
+    for name, version in wanted.items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
+    config = (root / "vite.config.ts").read_text()
+    assert "Cross-Origin-Opener-Policy" in config and "Cross-Origin-Embedder-Policy" in config
+    readme = (root / "README.md").read_text()
+    assert "Cross-Origin-Embedder-Policy" in readme and "npm ci" in readme
+    assert (root / ".github/workflows/web.yml").is_file() and (root / "e2e/chat.spec.ts").is_file()
+    model = root / "public/models" / project.generation.conversion.job.artifact_name
+    assert model.read_bytes() == _gguf(project).read_bytes()
+
+
+def test_the_page_decodes_what_llama_cpp_decodes_streamed_whole_and_after_a_cancel(project, site, reference):
+    steps = 16
+    results = drive(project.path, site, [
+        {"do": "env"},
+        {"do": "prepare", "storage": "opfs", "settings": {"threads": 1}},
+        {"do": "generate", "prompt": PROMPT, "maxTokens": steps, "banned": reference["banned"], "stream": True},
+        {"do": "generate", "prompt": PROMPT, "maxTokens": steps, "banned": reference["banned"], "stream": False},
+        {"do": "cancel", "prompt": PROMPT, "afterTokens": 5, "maxTokens": 64, "banned": reference["banned"]},
+        {"do": "generate", "prompt": PROMPT, "maxTokens": steps, "banned": reference["banned"], "stream": True},
+    ])
+    env, prepared, streamed, whole, cancelled, after = results
+    assert all(r["ok"] for r in results), results
+    assert env["crossOriginIsolated"] is True
+    assert prepared["prepared"] and prepared["stages"] == ["CHECKING_MEMORY", "FETCHING_MODEL", "CHECKING_MEMORY", "LOADING"]
+    assert prepared["sha256"] == project.conversion.artifact.sha256
+    expected = reference["greedy"](PROMPT, steps)
+    assert streamed["ids"] == expected
+    assert streamed["streamedIds"] == expected and streamed["streamedText"] == streamed["text"]
+    assert whole["ids"] == expected and whole["text"] == streamed["text"]
+    # Cancel after five tokens: the stream stops there, and the engine decodes the same again.
+    assert cancelled["pieces"] == 5 and cancelled["ids"][:5] == expected[:5]
+    assert after["ids"] == expected
+
+
+def test_a_tampered_model_is_refused_and_not_kept(project, built, tmp_path):
+    copy = tmp_path / "dist"
+    shutil.copytree(built, copy)
+    model = copy / "models" / project.generation.conversion.job.artifact_name
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    server = _serve(copy)
+    try:
+        prepared, stored = drive(project.path, f"http://127.0.0.1:{server.server_port}/", [
+            {"do": "prepare", "storage": "opfs"},
+            {"do": "stored"},
+        ])
+    finally:
+        server.shutdown()
+    assert prepared["prepared"] is False and prepared["error"]["name"] == "ModelIntegrityError", prepared
+    assert "LOADING" not in prepared["stages"]
+    assert stored["bytes"] is None
+
+
+def test_the_memory_gate_refuses_before_any_download(project, site):
+    tiny_device = {"deviceMemoryGiB": 0.25}
+    refused, allowed = drive(project.path, site, [
+        {"do": "prepare", "storage": "none", "memory": tiny_device},
+        {"do": "prepare", "storage": "none", "memory": tiny_device, "allowInsufficientMemory": True},
+    ])
+    assert refused["prepared"] is False and refused["error"]["name"] == "InsufficientMemoryError", refused
+    assert refused["stages"] == ["CHECKING_MEMORY"] and "download" not in refused["phases"]
+    assert allowed["prepared"] is True
+
+
+def test_the_chat_page_after_a_reply(project, site, reference, tmp_path):
+    from PIL import Image, ImageStat
+
+    shot = tmp_path / "chat.png"
+    loaded, sent, _ = drive(project.path, site, [
+        {"do": "ui-load"},
+        {"do": "ui-send", "message": "Hello", "banned": reference["banned"], "maxTokens": 24, "greedy": True},
+        {"do": "screenshot", "path": str(shot)},
+    ])
+    assert loaded["state"] == "ready" and loaded["sendEnabled"], loaded
+    assert loaded["progress"]["value"] == loaded["progress"]["max"]
+    assert sent["reply"] and sent["reply"].strip(), sent
+    assert "tokens/s" in sent["stats"]
+    with Image.open(shot) as image:
+        assert image.width >= 300 and image.height >= 300
+        spread = ImageStat.Stat(image.convert("L")).stddev[0]
+    assert spread > 5, "the screenshot is blank"
+
+
+@pytest.mark.slow
+def test_the_generated_playwright_test_passes(project, built):
+    done = subprocess.run([_need("npx"), "playwright", "test"], cwd=project.path, capture_output=True, text=True, timeout=900,
+                          env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "CI": "1", "HOME": str(project.path)})
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "passed" in done.stdout
