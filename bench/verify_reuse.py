@@ -7,8 +7,8 @@
 Each command runs in a fresh process, as a user runs it, with its own empty sdkgen cache where the
 row says "cold". Rows, each with its ratio to the cold run it repeats:
   android again   `sdkgen android` a second time: the artifact and its passed verification are reused
-  ios after       `sdkgen ios` after `sdkgen android` (another runtime's artifact: the PyTorch
-                  answers, not the verification, are reused)
+  ios after       `sdkgen ios` after `sdkgen android`: where both platforms take the same artifact
+                  (LiteRT-LM's .litertlm, llama.cpp's GGUF) its verification is reused too
   2nd runtime     `sdkgen convert --runtime llamacpp --quant f16` after those (LiteRT) runs, against
                   the same command in an empty cache: PyTorch's answers are reused
 Figures only: nothing asserts on time (bench/README.md).
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         row("android again", again, cold_android, "second `sdkgen android`: artifact and verification from the cache")
         ios_after = timed([*ios, "-o", str(work / "i1")], shared)
         cold_ios = timed([*ios, "-o", str(work / "i2")], work / "cache-ios-cold")
-        row("ios after", ios_after, cold_ios, "`sdkgen ios` after `sdkgen android`: PyTorch's answers reused")
+        row("ios after", ios_after, cold_ios, "`sdkgen ios` after `sdkgen android`: the same artifact and its verification")
 
         after_litert = timed([*llama, "-o", str(work / "g1")], shared)
         cold_llama = timed([*llama, "-o", str(work / "g2")], work / "cache-llama-cold")
