@@ -151,6 +151,10 @@ def compute_budget(
 ) -> MemoryBudget:
     weights = quant.weight_bytes(spec)
     kv_per_element = runtime.kv_bytes(backend)
+    memory = runtime.memory_for(profile.platform)
+    load_copy = quant.cpu_load_copy if backend == "cpu" else 0.0
+    if memory.load_copy_factor is not None:
+        load_copy = memory.load_copy_factor
     if entitled and profile.app_memory_entitled_bytes is not None:
         budget, source = profile.app_memory_entitled_bytes, "app_memory_entitled"
     else:
@@ -159,11 +163,11 @@ def compute_budget(
         weights_bytes=weights,
         kv_cache_bytes=kv_cache_bytes(spec, context, kv_per_element),
         working_bytes=working_bytes(spec, runtime, context, backend),
-        overhead_bytes=runtime.memory_for(profile.platform).overhead_bytes,
+        overhead_bytes=memory.overhead_bytes,
         budget_bytes=budget,
         budget_source=source,
         weights_source="predicted",
         bits_per_param=round(8 * weights / spec.num_params, 3),
         kv_bytes_per_element=kv_per_element,
-        load_copy_factor=quant.cpu_load_copy if backend == "cpu" else 0.0,
+        load_copy_factor=load_copy,
     )

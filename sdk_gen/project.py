@@ -28,7 +28,7 @@ from sdk_gen.conversion import (
 )
 from sdk_gen.errors import BadInput, DoesNotFit, ToolMissing
 from sdk_gen.formats import format_for_os, get_format
-from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, delivery_for
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions
 from sdk_gen.output import atomic_output_dir, check_output_target
 from sdk_gen.profiles import TARGET_OSES
 from sdk_gen.progress import Progress
@@ -213,7 +213,7 @@ def render_project(
         options=options,
         conversion=result,
         engine=engine,
-        delivery=delivery_for(result.artifact.bytes, options.model_url),
+        delivery=project_format.delivery(result.artifact.bytes, options.model_url),
         budget=budget,
         # From the tokenizer the artifact carries (an adapter's own, when it ships one): the merged
         # checkpoint the converter read is gone by now.

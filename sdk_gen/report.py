@@ -87,7 +87,7 @@ def plan_tables(result: PlanResult) -> list[Table]:
     return [summary, budget_table(result.spec, budget, runtime.memory_for(profile.platform).overhead_note, profile)]
 
 
-def _how_figured(row: BudgetRow, spec: ModelSpec, budget: MemoryBudget, overhead_note: str) -> str:
+def _how_figured(row: BudgetRow, spec: ModelSpec, budget: MemoryBudget, overhead_note: str, profile_platform: str = "") -> str:
     """The budget table's "how" column for one part of the footprint."""
     if row.key == "weights":
         return {
@@ -95,6 +95,8 @@ def _how_figured(row: BudgetRow, spec: ModelSpec, budget: MemoryBudget, overhead
             "artifact": "size of the converted artifact",
         }.get(row.source, f"parameters as {row.source} reported them")
     if row.key == "load_copy":
+        if profile_platform == "web":
+            return f"{budget.load_copy_factor:g} x weights: the fetched file, held while the runtime reads it"
         return f"{budget.load_copy_factor:g} x weights: the CPU runtime's own copy, made at load"
     if row.key == "kv_cache":
         if row.source == "runtime":
@@ -117,7 +119,7 @@ def budget_table(spec: ModelSpec, budget: MemoryBudget, overhead_note: str, prof
     table.add_column("how")
     for row in budget.rows():
         if row.bytes:
-            table.add_row(row.label, f"{row.bytes:,}", human_bytes(row.bytes), _how_figured(row, spec, budget, overhead_note))
+            table.add_row(row.label, f"{row.bytes:,}", human_bytes(row.bytes), _how_figured(row, spec, budget, overhead_note, profile.platform))
     table.add_row("total", f"{budget.total_bytes:,}", human_bytes(budget.total_bytes), "", style="bold")
     if budget.budget_source == "app_memory_entitled":
         source = "with increased-memory-limit"

@@ -248,3 +248,22 @@ def test_the_generated_playwright_test_passes(project, built):
                           env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "CI": "1", "HOME": str(project.path)})
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "passed" in done.stdout
+
+
+def test_a_site_serves_its_own_model_whatever_its_size():
+    from sdk_gen.formats import get_format
+
+    web, gradle = get_format("vite"), get_format("gradle")
+    assert web.delivery(3 << 30, None) == "bundled" and web.delivery(3 << 30, "https://x.example/m.gguf") == "download"
+    assert gradle.delivery(3 << 30, None) == "sideload"  # an APK has a size limit; a site does not
+
+
+def test_the_tab_budget_counts_the_renderer_and_the_fetched_copy(demo_model):
+    from conftest import run_cli
+
+    plan = json.loads(run_cli("plan", "--model", str(demo_model), "--profile", "chrome-desktop", "--json").stdout)
+    budget = plan["budget"] if "weights_bytes" in plan["budget"] else plan["budget"]["predicted"]
+    assert plan["plan"]["runtime"] == "llamacpp"  # the one runtime with a web engine
+    assert budget["load_copy_bytes"] == budget["weights_bytes"]  # the fetched file, held while wllama reads it
+    assert budget["overhead_bytes"] == 540 << 20
+    assert budget["budget_bytes"] == int(4.5 * (1 << 30))

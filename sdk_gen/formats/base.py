@@ -164,6 +164,10 @@ class ProjectFormat(abc.ABC):
             raise BadInput("--app-name must not be empty")
         return ProjectOptions(app_id=app_id, app_name=app_name, model_url=check_model_url(options.model_url))
 
+    def delivery(self, artifact_bytes: int, model_url: str | None) -> str:
+        """How the model reaches the device: "bundled", "download" (from --model-url) or "sideload"."""
+        return delivery_for(artifact_bytes, model_url)
+
     def binary_files(self, generation: "Generation") -> dict[str, Path]:
         """Files copied into the project as they are, by their path in it: what is neither a
         template nor in sdkgen's tree (a JAR fetched into the toolchain cache, say)."""

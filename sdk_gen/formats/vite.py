@@ -52,6 +52,11 @@ class ViteFormat(ProjectFormat):
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {}
 
+    def delivery(self, artifact_bytes: int, model_url: str | None) -> str:
+        # A site serves its own files whatever their size (an app package has a limit): without
+        # --model-url the model is one of the site's files, fetched from the same origin.
+        return "download" if model_url else "bundled"
+
     def check_min_os(self, engine_key: str, min_os: str) -> None:
         if not (min_os.isdigit() and 80 <= int(min_os) <= 999):
             raise BadInput(f"the '{engine_key}' engine's minimum browser {min_os!r} is not a Chrome major version")

@@ -86,6 +86,9 @@ class MemoryTraits:
     overhead_note: str
     # Buffers the CPU engine allocates at load whatever the model's size (arenas, workspaces).
     engine_buffers_cpu: int = 0
+    # The load copy as a share of the weights, where the OS decides it rather than the format
+    # (a browser holds the fetched file while the runtime reads it); None: the format's own.
+    load_copy_factor: float | None = None
 
 
 class Runtime(abc.ABC):
