@@ -24,7 +24,7 @@ from sdk_gen import __version__
 from sdk_gen.adapters import AdapterInfo, base_model_for, merge_adapter, read_adapter, tokenizer_source
 from sdk_gen.budget import MemoryBudget
 from sdk_gen.cache import ArtifactCache, CachedArtifact, cache_key, default_cache_root
-from sdk_gen.errors import BadInput, ConversionFailed, OutOfSpace, ToolMissing, VerificationFailed
+from sdk_gen.errors import BadInput, ConversionFailed, DoesNotFit, OutOfSpace, ToolMissing, VerificationFailed
 from sdk_gen.hashing import folder_digest, folder_remembered
 from sdk_gen.model import inspect_model
 from sdk_gen.output import atomic_output_dir
@@ -36,9 +36,9 @@ from sdk_gen.runtimes import check_runtime_supports, get_runtime
 # rest of the convert stage.
 from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import Superseded
-from sdk_gen.units import MIB
+from sdk_gen.units import MIB, human_bytes
 from sdk_gen.verify import VERIFICATION_VERSION, VerificationResult
-from sdk_gen.verify_worker import run_verification
+from sdk_gen.verify_worker import available_memory_bytes, run_verification
 
 # Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
 CONVERTER_REVISION = 1
@@ -274,6 +274,28 @@ def identify(job: ConversionJob, adapter: AdapterInfo | None, cache: ArtifactCac
     return CacheIdentity(cache_key(inputs), inputs, model_digest)
 
 
+def predicted_conversion_bytes(job: ConversionJob) -> int | None:
+    """The converter's peak memory for this job, where the runtime knows it (else None)."""
+    per_param = job.runtime.conversion_bytes_per_param
+    return None if per_param is None else int(per_param * job.spec.num_params)
+
+
+def check_conversion_memory(job: ConversionJob) -> None:
+    """Refuse, before it starts, a conversion this machine cannot hold: it would swap for minutes and
+    end in the out-of-memory killer. The line says what it needs and the ways out."""
+    needed = predicted_conversion_bytes(job)
+    if needed is None:
+        return
+    available = available_memory_bytes()
+    if needed > available:
+        raise DoesNotFit(
+            f"converting with {job.runtime.display_name} needs about {human_bytes(needed)} "
+            f"({job.runtime.conversion_bytes_per_param:g} bytes per parameter x {job.spec.num_params / 1e9:.2f}B parameters: "
+            f"{job.runtime.conversion_memory_note}) and this machine has {human_bytes(available)} available; "
+            "convert on a machine with more memory, or use --runtime llamacpp (its converter streams the weights)"
+        )
+
+
 def verification_inputs(job: ConversionJob) -> dict:
     """What decides a verification's outcome beyond the artifact itself (its cache key covers
     model, runtime, toolchain and options): how sdkgen checks, and what it asks of this format."""
@@ -399,6 +421,7 @@ def _convert(request: ConversionRequest, progress: Progress | None, prepared: Pr
             with progress.stage(f"merging LoRA adapter {adapter.path.name} into {job.spec.path.name}"):
                 job = replace(job, model_dir=merge_adapter(job.spec.path, adapter, workdir / "merged"))
         if entry is None:
+            check_conversion_memory(job)
             log_path = workdir / "converter.log"
             title = f"converting with {job.runtime.display_name}: {job.quant.name}, context {job.context}, .{job.artifact_format}"
             start = time.perf_counter()

@@ -48,3 +48,28 @@ def test_verification_that_cannot_fit_is_refused_with_the_way_out(demo_model, tm
                      "--context", "256", "--no-verify", "-o", str(out), "--json")
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["verification"] is None
+
+
+def test_litert_at_8b_is_predicted_beyond_this_machine_and_llama_cpp_is_not_checked():
+    from sdk_gen.conversion import predicted_conversion_bytes
+
+    # Mistral 7B's published shape (7.24B parameters): LiteRT's export would need ~46 GiB.
+    big = _job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "litert", "int8", "litertlm")
+    assert 40 * GIB < predicted_conversion_bytes(big) < 55 * GIB
+    assert predicted_conversion_bytes(_job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "llamacpp", "q8_0", "gguf")) is None
+
+
+def test_a_conversion_that_cannot_fit_is_refused_before_it_starts(demo_model, tmp_path, monkeypatch):
+    from sdk_gen import conversion
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SDKGEN_CACHE_DIR", str(cache))
+    monkeypatch.setattr(conversion, "available_memory_bytes", lambda: 1 << 20)  # a 1 MiB machine
+    out = tmp_path / "out"
+    result = run_cli("convert", "--model", str(demo_model), "--runtime", "litert", "--quant", "int8", "-o", str(out))
+    assert result.code == 3, result.stderr
+    assert len(result.stderr_lines) == 1
+    line = result.stderr_lines[0]
+    assert "converting with LiteRT" in line and "6.8 bytes per parameter" in line and "1.00 MiB available" in line
+    assert "--runtime llamacpp" in line
+    assert not out.exists() and not list(cache.rglob("entry.json"))

@@ -106,6 +106,10 @@ class Runtime(abc.ABC):
     takes_pre_tokenizer: bool = False  # does `--pre-tokenizer` mean anything to its converter?
     # Why this runtime's artifacts cannot be run on this machine ("" when they can be verified here).
     host_verification_gap: str = ""
+    # Peak memory of the converter per parameter of the model, where it holds the whole model
+    # (None: it streams the weights, and no up-front check is made).
+    conversion_bytes_per_param: float | None = None
+    conversion_memory_note: str = ""
 
     @abc.abstractmethod
     def quant_formats(self) -> dict[str, QuantFormat]:
