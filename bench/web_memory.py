@@ -76,7 +76,7 @@ def tab_rss(project: Path, url: str, actions: list[dict]) -> tuple[int, list[dic
         peak = max(peak, renderer_rss_bytes())
         time.sleep(0.2)
     out, err = child.communicate()
-    results = json.loads(out.strip().splitlines()[-1])["results"] if out.strip() else []
+    results = json.loads(out.strip().split("\n")[-1])["results"] if out.strip() else []
     if not results or not all(r.get("ok") for r in results):
         raise SystemExit(f"the page failed: {results or err[-2000:]}")
     return peak, results

@@ -98,7 +98,8 @@ def drive(project_dir: Path, url: str, actions: list[dict]) -> list[dict]:
     done = subprocess.run(["node", str(DRIVER), str(project_dir), url, json.dumps(actions)],
                           capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM})
     try:
-        output = json.loads(done.stdout.strip().splitlines()[-1])
+        # split("\n"), not splitlines(): page text in the JSON may hold U+2028, a line break to Python.
+        output = json.loads(done.stdout.strip().split("\n")[-1])
     except (ValueError, IndexError):
         pytest.fail(f"the driver printed no result (rc {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return output["results"]
@@ -267,3 +268,34 @@ def test_the_tab_budget_counts_the_renderer_and_the_fetched_copy(demo_model):
     assert budget["load_copy_bytes"] == budget["weights_bytes"]  # the fetched file, held while wllama reads it
     assert budget["overhead_bytes"] == 540 << 20
     assert budget["budget_bytes"] == int(4.5 * (1 << 30))
+
+
+HOSTILE_APP_NAME = 'Chat "q" </script><img src=x onerror=alert(1)> ${x} `t` \\ \u2028 ünï\nline'
+
+
+def test_a_hostile_app_name_builds_and_reads_back_exactly(demo_model, tmp_path, cache_dir):
+    """A name with quotes, a closing script tag, markup, template syntax, a backslash, U+2028 and a
+    newline: the project type-checks and builds, the page shows it as text, and JavaScript reads
+    it back unchanged."""
+    conversion = ConversionRequest(model=str(demo_model), profile="chrome-desktop", runtime="llamacpp", quant="q8_0",
+                                   context=CONTEXT, cache_dir=cache_dir)
+    result = generate_project(ProjectRequest("web", conversion, ProjectOptions(app_id="hostile-chat", app_name=HOSTILE_APP_NAME),
+                                             tmp_path / "hostile"))
+    _npm(["ci"], result.path)
+    done = subprocess.run([_need("npm"), "run", "build"], cwd=result.path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    html = (result.path / "dist/index.html").read_text()
+    assert "<img src=x" not in html and "</script><img" not in html
+    server = _serve(result.path / "dist")
+    try:
+        (read,) = drive(result.path, f"http://127.0.0.1:{server.server_port}/", [
+            {"do": "evaluate", "expression": "({title: document.title, name: window.sdkgen.ModelInfo.appName ?? null, "
+                                             "imgs: document.images.length})"},
+        ])
+    finally:
+        server.shutdown()
+    assert read["ok"], read
+    assert read["value"]["imgs"] == 0
+    assert read["value"]["title"].replace("\n", " ").split() == HOSTILE_APP_NAME.replace("\n", " ").split()
+    if read["value"]["name"] is not None:
+        assert read["value"]["name"] == HOSTILE_APP_NAME
