@@ -30,7 +30,7 @@ from sdk_gen.model import inspect_model
 from sdk_gen.output import atomic_output_dir
 from sdk_gen.planner import DEFAULT_CONTEXT, PlanRequest, PlanResult, check_context, make_plan
 from sdk_gen.profiles import TARGET_OSES, load_profile
-from sdk_gen.progress import Progress
+from sdk_gen.progress import Progress, estimate_seconds
 from sdk_gen.runtimes import check_runtime_supports, get_runtime
 # ConversionJob is part of the runtime interface; it is importable from here as well, with the
 # rest of the convert stage.
@@ -426,7 +426,8 @@ def _convert(request: ConversionRequest, progress: Progress | None, prepared: Pr
             title = f"converting with {job.runtime.display_name}: {job.quant.name}, context {job.context}, .{job.artifact_format}"
             start = time.perf_counter()
             artifact: Path | None = None
-            with progress.stage(title):
+            estimate = estimate_seconds(job.runtime.convert_timings.get(job.quant.name, ()), job.spec.num_params)
+            with progress.stage(title, estimate):
                 try:
                     artifact = job.runtime.convert(job, workdir, log_path, stop=background.found if background else None)
                 except Superseded:
@@ -459,7 +460,8 @@ def _convert(request: ConversionRequest, progress: Progress | None, prepared: Pr
             assert identity is not None
             job = replace(job, reference_dir=cache.reference_dir(identity.inputs))
             start = time.perf_counter()
-            with progress.stage(f"verifying on the host against PyTorch ({job.quant.check.reference} weights)"):
+            estimate = estimate_seconds(job.runtime.verify_timings, job.spec.num_params)
+            with progress.stage(f"verifying on the host against PyTorch ({job.quant.check.reference} weights)", estimate):
                 verification = run_verification(job, entry.path)
             timings["verify"] = time.perf_counter() - start
             if verification.passed:

@@ -106,6 +106,10 @@ class Runtime(abc.ABC):
     takes_pre_tokenizer: bool = False  # does `--pre-tokenizer` mean anything to its converter?
     # Why this runtime's artifacts cannot be run on this machine ("" when they can be verified here).
     host_verification_gap: str = ""
+    # Measured (parameters, seconds) on this project's 2-core machine, per quantization, for the
+    # progress line's estimate (sdk_gen.progress.estimate_seconds); empty: no estimate shown.
+    convert_timings: Mapping[str, tuple[tuple[float, float], ...]] = {}
+    verify_timings: tuple[tuple[float, float], ...] = ()
     # Peak memory of the converter per parameter of the model, where it holds the whole model
     # (None: it streams the weights, and no up-front check is made).
     conversion_bytes_per_param: float | None = None

@@ -61,6 +61,15 @@ class LiteRtRuntime(Runtime):
     # at peak (measured with litert-torch 0.10 on a Phi-2-shaped 2.78B checkpoint, issue 18).
     conversion_bytes_per_param = 6.8
     conversion_memory_note = "litert-torch's export holds the float32 model and its traced graph"
+    # bench/figures.py cold runs (1.8M, 25.7M, 202.6M demos) and issue 18's Phi-2-shaped 2.78B run
+    # (int4 export 128 s, verification 493 s).
+    convert_timings = {
+        "f32": ((1.8e6, 17.2), (25.7e6, 25.5), (202.6e6, 55.7)),
+        "f16": ((1.8e6, 17.0), (25.7e6, 29.5), (202.6e6, 74.9)),
+        "int8": ((1.8e6, 17.2), (25.7e6, 26.8), (202.6e6, 53.6)),
+        "int4": ((1.8e6, 17.7), (25.7e6, 25.8), (202.6e6, 52.1), (2.78e9, 128.0)),
+    }
+    verify_timings = ((1.8e6, 12.0), (2.78e9, 493.0))
     memory = MemoryTraits(
         # litert-torch exports the KV cache as float32 tensors (kv_cache_k_N: float32 in the
         # decode signature); LiteRT's GPU delegate runs them in fp16.

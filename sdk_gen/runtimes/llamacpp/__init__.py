@@ -126,6 +126,15 @@ class LlamaCppRuntime(Runtime):
         overhead_note="libllama + ggml, tokenizer, and a Compose/SwiftUI app's baseline (estimate)",
     )
     platform_memory = {"web": web_memory(memory)}
+    # bench/figures.py cold runs (1.8M, 25.7M, 202.6M demos) and issue 18's full-size runs (Llama 3
+    # 8B q8_0 53 s; Phi-2 2.78B q4_k_m 151 s, verification ~6 min).
+    convert_timings = {
+        "f16": ((1.8e6, 2.5), (25.7e6, 2.5), (202.6e6, 3.9)),
+        "q8_0": ((1.8e6, 2.3), (25.7e6, 2.5), (202.6e6, 4.0), (8.03e9, 53.0)),
+        "q4_k_m": ((1.8e6, 2.5), (25.7e6, 3.3), (202.6e6, 8.4), (2.78e9, 151.0)),
+        "q4_0": ((1.8e6, 2.6), (25.7e6, 2.7), (202.6e6, 3.8)),
+    }
+    verify_timings = ((1.8e6, 10.0), (2.78e9, 360.0))
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         return {
