@@ -71,10 +71,33 @@ LLAMACPP = PhoneEngine(
 
 # The web: wllama, llama.cpp compiled to WebAssembly (its own llama.cpp build), as an npm package.
 # Chrome 137 is the first with both features its single wasm needs (memory64 from 133, JSPI from 137).
+def demo_banned_tokens(gguf: Path) -> list[int]:
+    """The ids whose bytes are not valid UTF-8 on their own, in a GGUF's vocabulary. llama.cpp's
+    server code (inside wllama) ends a request on such a token, and sdkgen's random-weight demo
+    model emits them at once; a real model only emits them inside a whole character."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    banned = []
+    for token in range(llm.n_vocab()):
+        try:
+            llm.detokenize([token]).decode("utf-8")
+        except UnicodeDecodeError:
+            banned.append(token)
+    return banned
+
+
+def _web_context(generation, model_path: Path) -> Mapping[str, Any]:
+    job = generation.conversion.job
+    is_demo = (job.spec.path / "sdkgen-demo.json").is_file()
+    return {"demo_banned_tokens": demo_banned_tokens(generation.conversion.artifact.path) if is_demo else []}
+
+
 WLLAMA = PhoneEngine(
     key="wllama",
     display_name="llama.cpp (wllama)",
     host_package="llama-cpp-python",
+    context=_web_context,
     targets=(
         EngineTarget(
             project_format="vite",
@@ -83,7 +106,7 @@ WLLAMA = PhoneEngine(
             overlay=builtin_overlay("wllama", "vite"),
             libraries=(Library("npm", "@wllama/wllama", pins.WLLAMA, alias="wllama",
                                note="llama.cpp in WebAssembly; greedy ids equal llama_cpp.Llama's with flash attention"),),
-            runtime_version=f"wllama {pins.WLLAMA}",
+            runtime_version=pins.WLLAMA,
         ),
     ),
 )

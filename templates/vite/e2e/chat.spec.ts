@@ -71,7 +71,15 @@ test('loads the model, streams a reply, stops one, starts a new chat', async ({ 
 
   // The app prepares the model on load: memory check, fetch + SHA-256 check, load.
   await page.goto('/');
-  await expect(page.locator('body')).toHaveAttribute('data-state', 'ready', { timeout: 8 * 60_000 });
+  // Wait for the outcome, not only for success: a failed load is reported with its reason at once.
+  await page.waitForFunction(
+    () => ['ready', 'load-failed', 'memory-refused'].includes(document.body.dataset.state ?? ''),
+    null,
+    { timeout: 8 * 60_000 },
+  );
+  const outcome = await page.evaluate(() => document.body.dataset.state);
+  const why = (await page.locator('#load-error-message').textContent()) || (await page.locator('#stage').textContent());
+  expect(outcome, `the model did not load: ${why}`).toBe('ready');
   await expect(page.locator('#stage')).toContainText('Ready');
   await expect(page.locator('#send')).toBeEnabled();
   expect(await page.evaluate(() => window.crossOriginIsolated)).toBe(true);

@@ -85,15 +85,17 @@ export function decideMemory(
   snapshot: MemorySnapshot,
   requiredBytes: number = ModelInfo.requiredBytes,
   tabShare: number = TAB_SHARE,
+  heapBytes: number = ModelInfo.heapBytes,
 ): MemoryDecision {
-  if (requiredBytes > snapshot.wasmHeapLimitBytes) {
+  // Only the weights, KV cache and working buffers live in the WebAssembly heap.
+  if (heapBytes > snapshot.wasmHeapLimitBytes) {
     return {
       kind: 'exceeds-wasm-heap',
       proceeds: false,
-      requiredBytes,
+      requiredBytes: heapBytes,
       heapLimitBytes: snapshot.wasmHeapLimitBytes,
       message:
-        `The model needs ${mib(requiredBytes)} MiB, more than a browser's WebAssembly memory can hold ` +
+        `The model needs ${mib(heapBytes)} MiB of WebAssembly memory, more than a browser can give one page ` +
         `(${mib(snapshot.wasmHeapLimitBytes)} MiB). Use a smaller quantization or context.`,
     };
   }
