@@ -355,3 +355,23 @@ def test_only_what_lives_in_the_wasm_heap_is_held_to_its_limit(project, site):
     }})()"""}])
     assert check["ok"], check
     assert check["value"]["fits"] != "exceeds-wasm-heap" and check["value"]["over"] == "exceeds-wasm-heap"
+
+
+def test_a_browser_without_jspi_is_told_before_any_download(project, site):
+    checked, refused = drive(project.path, site, [
+        {"do": "evaluate", "expression": "window.sdkgen.missingBrowserFeature()"},
+        {"do": "evaluate", "expression": """(async () => {
+            delete WebAssembly.Suspending;  // what a browser without JSPI looks like
+            const llm = new window.sdkgen.OnDeviceLlm({ storage: 'none' });
+            const phases = [];
+            try {
+                await llm.prepare({ onProgress: (p) => phases.push(p.phase) });
+                return { error: null, phases };
+            } catch (error) {
+                return { error: error.name, message: error.message, phases };
+            }
+        })()"""},
+    ])
+    assert checked["ok"] and checked["value"] is None  # this Chromium has everything
+    assert refused["value"]["error"] == "UnsupportedBrowserError" and "JSPI" in refused["value"]["message"]
+    assert refused["value"]["phases"] == []

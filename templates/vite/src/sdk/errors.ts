@@ -7,6 +7,7 @@ export type LlmErrorCode =
   | 'insufficient-memory'
   | 'context-full'
   | 'download'
+  | 'unsupported-browser'
   | 'engine';
 
 /** The base of every error this SDK throws. */
@@ -97,5 +98,17 @@ export class EngineError extends LlmError {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super('engine', message, options);
+  }
+}
+
+/**
+ * This browser lacks a WebAssembly feature the engine needs; the message names it and the browsers
+ * that have it. Checked before anything is downloaded.
+ */
+export class UnsupportedBrowserError extends LlmError {
+  override readonly name: string = 'UnsupportedBrowserError';
+
+  constructor(message: string) {
+    super('unsupported-browser', message);
   }
 }
