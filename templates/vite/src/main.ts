@@ -133,12 +133,15 @@ async function send(message: string): Promise<void> {
   const body = addMessage('assistant', '');
   reply = new AbortController();
   setState('generating');
+  // Screen readers hear the finished reply once, not every streamed piece.
+  ui.messages.setAttribute('aria-busy', 'true');
   try {
     const result = await engine.chat(message, {
       ...app.chatOptions,
       signal: reply.signal,
       onToken: (piece) => {
         body.textContent += piece.text;
+        body.scrollIntoView({ block: 'end' });
       },
     });
     body.textContent = result.text;
@@ -151,7 +154,10 @@ async function send(message: string): Promise<void> {
     document.body.dataset.lastFinish = 'error';
   } finally {
     reply = null;
+    ui.messages.setAttribute('aria-busy', 'false');
     setState('ready');
+    // Stop, which had the focus, is disabled now: give the keyboard back to the message box.
+    if (document.activeElement === ui.stop || document.activeElement === document.body) ui.prompt.focus();
     document.body.dataset.replies = String(Number(document.body.dataset.replies ?? '0') + 1);
   }
 }
@@ -169,6 +175,10 @@ ui.prompt.addEventListener('keydown', (event) => {
   }
 });
 ui.stop.addEventListener('click', () => reply?.abort());
+// Escape stops a reply, as the Stop button does.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && reply) reply.abort();
+});
 ui.retry.addEventListener('click', () => {
   if (lastMessage !== null) void send(lastMessage);
 });
