@@ -21,6 +21,7 @@ from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.formats.vite import WebVersions
 from sdk_gen.project import ProjectRequest, generate_project
 from sdk_gen.toolchain_cache import toolchain_root
+from sdk_gen.units import GIB, MIB
 
 DRIVER = REPO / "tests/web/drive.mjs"
 CHROMIUM = "/usr/bin/chromium"
@@ -256,8 +257,8 @@ def test_a_site_serves_its_own_model_whatever_its_size():
     from sdk_gen.formats import get_format
 
     web, gradle = get_format("vite"), get_format("gradle")
-    assert web.delivery(3 << 30, None) == "bundled" and web.delivery(3 << 30, "https://x.example/m.gguf") == "download"
-    assert gradle.delivery(3 << 30, None) == "sideload"  # an APK has a size limit; a site does not
+    assert web.delivery(3 * GIB, None) == "bundled" and web.delivery(3 * GIB, "https://x.example/m.gguf") == "download"
+    assert gradle.delivery(3 * GIB, None) == "sideload"  # an APK has a size limit; a site does not
 
 
 def test_the_tab_budget_counts_the_renderer_and_the_fetched_copy(demo_model):
@@ -267,8 +268,8 @@ def test_the_tab_budget_counts_the_renderer_and_the_fetched_copy(demo_model):
     budget = plan["budget"] if "weights_bytes" in plan["budget"] else plan["budget"]["predicted"]
     assert plan["plan"]["runtime"] == "llamacpp"  # the one runtime with a web engine
     assert budget["load_copy_bytes"] == budget["weights_bytes"]  # the fetched file, held while wllama reads it
-    assert budget["overhead_bytes"] == 540 << 20
-    assert budget["budget_bytes"] == int(4.5 * (1 << 30))
+    assert budget["overhead_bytes"] == 540 * MIB
+    assert budget["budget_bytes"] == int(4.5 * GIB)
 
 
 HOSTILE_APP_NAME = 'Chat "q" </script><img src=x onerror=alert(1)> ${x} `t` \\ \u2028 ünï\nline'
@@ -346,11 +347,10 @@ def test_cancel_reset_and_close_reach_queued_and_running_requests(project, site)
 def test_only_what_lives_in_the_wasm_heap_is_held_to_its_limit(project, site):
     """The tab's own memory and the fetched copy are outside WebAssembly's 4 GiB: a plan whose
     heap part fits is not refused for its total, and one whose heap part does not fit is."""
-    gib = 1 << 30
     (check,) = drive(project.path, site, [{"do": "evaluate", "expression": f"""(() => {{
-        const snapshot = {{ wasmHeapLimitBytes: 4 * {gib}, deviceMemoryGiB: 8 }};
-        const fits = window.sdkgen.decideMemory(snapshot, 4.5 * {gib}, 1, 2.2 * {gib});
-        const over = window.sdkgen.decideMemory(snapshot, 5 * {gib}, 1, 4.2 * {gib});
+        const snapshot = {{ wasmHeapLimitBytes: 4 * {GIB}, deviceMemoryGiB: 8 }};
+        const fits = window.sdkgen.decideMemory(snapshot, 4.5 * {GIB}, 1, 2.2 * {GIB});
+        const over = window.sdkgen.decideMemory(snapshot, 5 * {GIB}, 1, 4.2 * {GIB});
         return {{ fits: fits.kind, over: over.kind }};
     }})()"""}])
     assert check["ok"], check

@@ -9,6 +9,7 @@ from typing import Any
 
 from sdk_gen.errors import BadInput
 from sdk_gen.formats.base import Generation, ProjectFormat, slug
+from sdk_gen.units import GIB
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class ViteFormat(ProjectFormat):
                 "name": browser.name if browser else "Chrome",
                 # The engine's minimum decides what the page needs; the profile only sizes the budget.
                 "minimum_version": int(engine.min_os),
-                "heap_limit_bytes": browser.wasm_heap_limit_bytes if browser else 4 << 30,
+                "heap_limit_bytes": browser.wasm_heap_limit_bytes if browser else 4 * GIB,
                 "device_memory_gib": browser.device_memory_gib if browser else None,
                 "tab_memory_bytes": profile.app_memory_bytes,
             },
