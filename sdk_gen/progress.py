@@ -59,36 +59,36 @@ class Progress:
             return
         start = time.perf_counter()
         expected = f" (estimate {duration(estimate)})" if estimate else ""
-        done = threading.Event()
 
         def so_far() -> str:
             return f"{title}: {duration(time.perf_counter() - start)} so far{expected}"
 
         if self.console.is_terminal:
-            with self.console.status(f"{title}{expected}") as status:
-                ticker = threading.Thread(target=self._tick, args=(done, 1.0, lambda: status.update(so_far())), daemon=True)
-                ticker.start()
-                try:
-                    yield
-                finally:
-                    done.set()
-                    ticker.join()
+            with self.console.status(f"{title}{expected}") as status, self._ticking(1.0, lambda: status.update(so_far())):
+                yield
         else:
             self.console.print(f"==> {title}{expected}")
-            ticker = threading.Thread(target=self._tick, args=(done, self.heartbeat_seconds,
-                                                               lambda: self.console.print(f"    {so_far()}")), daemon=True)
-            ticker.start()
-            try:
+            with self._ticking(self.heartbeat_seconds, lambda: self.console.print(f"    {so_far()}")):
                 yield
-            finally:
-                done.set()
-                ticker.join()
         self.console.print(f"    {title}: done in {time.perf_counter() - start:.1f} s")
 
     @staticmethod
-    def _tick(done: threading.Event, every: float, say) -> None:
-        while not done.wait(every):
-            say()
+    @contextlib.contextmanager
+    def _ticking(every: float, say) -> Iterator[None]:
+        """Call ``say`` every ``every`` seconds until the block ends."""
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.wait(every):
+                say()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
 
     def note(self, text: str) -> None:
         if not self.quiet:

@@ -20,6 +20,7 @@ from sdk_gen.conversion import ConversionRequest
 from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.formats.vite import WebVersions
 from sdk_gen.project import ProjectRequest, generate_project
+from sdk_gen.runtimes.llamacpp.phone import demo_banned_tokens
 from sdk_gen.toolchain_cache import toolchain_root
 from sdk_gen.units import GIB, MIB
 
@@ -122,15 +123,8 @@ def reference(project):
     llm = llama_cpp.Llama(model_path=str(_gguf(project)), n_ctx=CONTEXT, n_threads=1, flash_attn=True, logits_all=True,
                           verbose=False, seed=0)
     vocab = llm._model.vocab
-    banned = []
-    for token in range(llm.n_vocab()):
-        try:
-            llm.detokenize([token]).decode("utf-8")
-        except UnicodeDecodeError:
-            banned.append(token)
-            continue
-        if llama_cpp.llama_vocab_is_eog(vocab, token):
-            banned.append(token)
+    banned = sorted(set(demo_banned_tokens(_gguf(project)))
+                    | {token for token in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, token)})
 
     def greedy(prompt: str, steps: int) -> list[int]:
         llm.reset()
