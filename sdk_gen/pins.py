@@ -22,6 +22,11 @@ LITERTLM_HOST = "0.18.1"
 # whose bundler writes the .task.
 MEDIAPIPE = "0.10.35"
 
+# MediaPipe's GenAI tasks for the web (npm @mediapipe/tasks-genai): npm's newest release, older than
+# the Python bundler's (npm has no 0.10.35); it runs sdkgen's .task on WebGPU in Debian's Chromium
+# (tests/test_web_mediapipe.py).
+MEDIAPIPE_WEB = "0.10.29"
+
 # wllama (npm @wllama/wllama): llama.cpp compiled to WebAssembly, the engine of `sdkgen web` for
 # GGUF. Its own llama.cpp build (b12211 for 3.13.0) runs sdkgen's GGUF with the greedy ids of
 # llama_cpp.Llama with flash attention on (wllama's default), measured in Debian's Chromium.

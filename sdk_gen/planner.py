@@ -143,7 +143,7 @@ def _candidate_runtimes(spec: ModelSpec, profile: DeviceProfile, request: PlanRe
             raise BadInput(f"sdkgen has no {profile.platform} wrapper for {runtime.display_name} yet; choose another --runtime")
         return [runtime]
     runtimes = [
-        r for r in all_runtimes() if r.auto_selectable and profile.platform in r.platforms and not r.unsupported_reason(spec)
+        r for r in all_runtimes() if r.auto_selects(profile.platform) and profile.platform in r.platforms and not r.unsupported_reason(spec)
     ]
     if request.needs_platform_wrapper:
         runtimes = [r for r in runtimes if writes_projects_for(r, profile.platform)]
@@ -302,7 +302,7 @@ def _cheapest_change(spec: ModelSpec, profile: DeviceProfile, asked: _Candidate)
     # 3. Nothing on this runtime fits: say so, and where the model would fit.
     other_runtimes = [
         r for r in all_runtimes()
-        if r.key != asked.runtime.key and profile.platform in r.platforms and not r.unsupported_reason(spec) and r.auto_selectable
+        if r.key != asked.runtime.key and profile.platform in r.platforms and not r.unsupported_reason(spec) and r.auto_selects(profile.platform)
     ]
     for runtime in other_runtimes:
         for quant in runtime.ranked_quants():

@@ -231,10 +231,12 @@ def render_project(
                     f"the '{engine.key}' engine's {project_format.key} templates do not render: {exc.__class__.__name__}: "
                     f"{exc}; fix or reinstall the package that provides {job.runtime.display_name}"
                 ) from None
-            model_paths = [staging / relative for relative in project_format.model_destinations(generation)]
-            for model_path in model_paths:
+            model_paths = []
+            for relative, artifact in project_format.model_files(generation).items():
+                model_path = staging / relative
                 model_path.parent.mkdir(parents=True, exist_ok=True)
-                place_artifact(result.artifact, model_path)
+                place_artifact(artifact, model_path)
+                model_paths.append(model_path)
             files = sorted(str(p.relative_to(staging)) for p in [*written, *model_paths])
             project = ProjectResult(output, target_os, result, generation, files)
             (staging / REPORT_NAME).write_text(json.dumps(project.report(), indent=2) + "\n", encoding="utf-8")

@@ -93,12 +93,15 @@ def site(built):
     server.shutdown()
 
 
-def drive(project_dir: Path, url: str, actions: list[dict]) -> list[dict]:
+def drive(project_dir: Path, url: str, actions: list[dict], webgpu: bool = False) -> list[dict]:
+    """Run the actions in headless Chromium (tests/web/drive.mjs); ``webgpu`` gives the page a
+    WebGPU adapter (SwiftShader's, in software) for engines that compute on one."""
     _need("node")
     if not Path(CHROMIUM).is_file():
         pytest.fail("Chromium is missing: run scripts/setup.sh (apt-get install chromium)")
+    env = {"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "DRIVE_WEBGPU": "1" if webgpu else "0"}
     done = subprocess.run(["node", str(DRIVER), str(project_dir), url, json.dumps(actions)],
-                          capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM})
+                          capture_output=True, text=True, timeout=900, env=env)
     try:
         # split("\n"), not splitlines(): page text in the JSON may hold U+2028, a line break to Python.
         output = json.loads(done.stdout.strip().split("\n")[-1])

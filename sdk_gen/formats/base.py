@@ -156,6 +156,12 @@ class ProjectFormat(abc.ABC):
             folder = folders["bundled"]
         return [Path(folder) / generation.conversion.job.artifact_name]
 
+    def model_files(self, generation: "Generation") -> dict[Path, Any]:
+        """What is placed at each of model_destinations: a cached artifact (sdk_gen.cache.CachedArtifact),
+        by default the converted one at every destination. A format that ships the model as several
+        files (a split GGUF) names one for each."""
+        return {path: generation.conversion.artifact for path in self.model_destinations(generation)}
+
     def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
         """Check and complete the options (defaults filled in); raise BadInput on bad ones."""
         app_id = self.check_app_id(options.app_id) if options.app_id else self.default_app_id(model_name)

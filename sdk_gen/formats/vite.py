@@ -4,11 +4,13 @@ runs the model in the browser."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from sdk_gen.errors import BadInput
-from sdk_gen.formats.base import Generation, ProjectFormat, slug
+from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, slug
+from sdk_gen.runtimes.llamacpp.split import WEB_SHARD_LIMIT_BYTES, cached_split
 from sdk_gen.units import GIB
 
 
@@ -40,6 +42,29 @@ def check_package_name(name: str) -> str:
     return name
 
 
+# ProjectOptions.extra key: the largest file the project ships, in bytes (at most, and by default,
+# WEB_SHARD_LIMIT_BYTES). A smaller one makes even a small GGUF ship split: tests use it to run the
+# split path on the tiny demo model.
+SHARD_LIMIT_OPTION = "shard_limit_bytes"
+
+
+def shard_limit(options: ProjectOptions) -> int:
+    """The largest model file the project may ship, from its (validated) options."""
+    return options.extra.get(SHARD_LIMIT_OPTION, WEB_SHARD_LIMIT_BYTES)
+
+
+def check_web_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(extra) - {SHARD_LIMIT_OPTION})
+    if unknown:
+        raise BadInput(f"the web format has no option {unknown[0]!r} (it takes {SHARD_LIMIT_OPTION!r})")
+    if SHARD_LIMIT_OPTION not in extra:
+        return {}
+    limit = extra[SHARD_LIMIT_OPTION]
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= WEB_SHARD_LIMIT_BYTES:
+        raise BadInput(f"{SHARD_LIMIT_OPTION} must be a whole number of bytes from 1 to {WEB_SHARD_LIMIT_BYTES}, not {limit!r}")
+    return {SHARD_LIMIT_OPTION: limit}
+
+
 class ViteFormat(ProjectFormat):
     key = "vite"
     versions = WebVersions()
@@ -52,6 +77,31 @@ class ViteFormat(ProjectFormat):
 
     def path_vars(self, generation: Generation) -> dict[str, str]:
         return {}
+
+    def validate(self, options: ProjectOptions, model_name: str) -> ProjectOptions:
+        return replace(super().validate(options, model_name), extra=check_web_extra(options.extra))
+
+    def model_parts(self, generation: Generation) -> list:
+        """The files the model ships as (sdk_gen.cache.CachedArtifact), in load order: the artifact
+        itself, or, when it is a GGUF larger than one file may be, its shards in llama.cpp's
+        split-GGUF layout (what llama.cpp, so wllama, loads as one model). Split once, then reused
+        from the artifact's cache entry."""
+        artifact = generation.conversion.artifact
+        limit = shard_limit(generation.options)
+        # Other formats have no split layout their runtimes read: they ship whole.
+        if artifact.bytes <= limit or generation.conversion.job.artifact_format != "gguf":
+            return [artifact]
+        return cached_split(artifact, limit)
+
+    def model_destinations(self, generation: Generation) -> list[Path]:
+        (whole,) = super().model_destinations(generation)
+        parts = self.model_parts(generation)
+        if len(parts) == 1:
+            return [whole]
+        return [whole.parent / part.path.name for part in parts]  # the shards side by side, where the file would be
+
+    def model_files(self, generation: Generation) -> dict[Path, Any]:
+        return dict(zip(self.model_destinations(generation), self.model_parts(generation), strict=True))
 
     def delivery(self, artifact_bytes: int, model_url: str | None) -> str:
         # A site serves its own files whatever their size (an app package has a limit): without
@@ -68,7 +118,11 @@ class ViteFormat(ProjectFormat):
         browser = profile.browser
         context = self.base_context(generation)
         context.update(extra)
+        parts = self.model_parts(generation)
         context.update(
+            model_files=[{"file_name": part.path.name, "bytes": part.bytes, "sha256": part.sha256} for part in parts],
+            model_split=len(parts) > 1,
+            shard_limit_bytes=shard_limit(generation.options),
             project_slug=generation.options.app_id,
             engine={**asdict(engine), "libraries": [asdict(library) for library in engine.libraries],
                     "runtime_version": runtime_version},

@@ -137,6 +137,10 @@ class Runtime(abc.ABC):
     def supports_platform(self, platform: str) -> bool:
         return any(p == platform for p, _ in self.engines)
 
+    def auto_selects(self, platform: str) -> bool:
+        """May `--runtime auto` pick this runtime for ``platform``?"""
+        return self.auto_selectable
+
     def backends(self, platform: str) -> tuple[str, ...]:
         """Compute backends this runtime offers on ``platform``, preferred first."""
         return ("cpu",)

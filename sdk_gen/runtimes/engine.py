@@ -64,6 +64,9 @@ class EngineTarget:
     host_smoke_test: bool = False
     # Can CI run the app on an emulator or simulator at all (GPU-only runtimes cannot)?
     runs_on_emulator: bool = True
+    # The web: does the engine compute on WebGPU? Its tests then start Chromium with a WebGPU
+    # adapter (SwiftShader's, in software, on CI machines without a GPU).
+    needs_webgpu: bool = False
     # Build versions of the project format this engine needs changed (e.g. an older Kotlin).
     version_overrides: Mapping[str, str] = field(default_factory=dict)
 

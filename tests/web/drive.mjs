@@ -18,7 +18,7 @@
 //                                                   stops the stream after k tokens
 //   {"do": "reset"} / {"do": "close"}
 //   {"do": "stored"}                                 what the model store holds (size, storage)
-//   {"do": "tamper", "byte": 100}                     flips one byte of the stored model (OPFS / Cache)
+//   {"do": "tamper", "byte": 100, "file": 0}          flips one byte of a stored model file (OPFS / Cache)
 //   {"do": "ui-load", "allowInsufficientMemory": false}   the app's own prepare(): stage, progress, buttons
 //   {"do": "ui-send", "message": "...", "stopAfterChars": 0, "banned": [...], "maxTokens": 32, "greedy": true}
 //                                                   types, clicks Send (and Stop), waits for the reply
@@ -33,10 +33,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// DRIVE_WEBGPU=1: a WebGPU adapter for engines that need one (SwiftShader's, in software, on a
+// machine without a GPU; ../shared/WEB.md); otherwise no GPU at all, as llama.cpp's wasm needs none.
+const WEBGPU = process.env.DRIVE_WEBGPU === '1';
 const CHROMIUM_ARGS = [
   '--headless=new',
   '--no-sandbox',
-  '--disable-gpu',
+  ...(WEBGPU ? ['--enable-unsafe-webgpu'] : ['--disable-gpu']),
   '--disable-quic',
   '--no-first-run',
   '--disable-background-networking',
@@ -98,6 +101,7 @@ async function pageAction(action) {
   };
   const summary = (g, pieces) => ({
     ids: g.ids,
+    tokenCount: g.tokenCount,
     text: g.text,
     finishReason: g.finishReason,
     tokensPerSecond: g.tokensPerSecond,
@@ -207,20 +211,21 @@ async function pageAction(action) {
     case 'tamper': {
       const llm = state.llm ?? new sdk.OnDeviceLlm();
       const storage = await llm.store.storage();
-      const blob = await llm.store.stored();
+      const file = llm.store.spec.files[action.file ?? 0];
+      const blob = (await llm.store.storedFiles())[action.file ?? 0];
       if (!blob) throw new Error('nothing stored to tamper with');
       const bytes = new Uint8Array(await blob.arrayBuffer());
       const at = action.byte ?? 100;
       bytes[at] ^= 0xff;
       if (storage === 'opfs') {
         const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle('sdkgen-models');
-        const writable = await (await folder.getFileHandle(llm.store.spec.fileName)).createWritable();
+        const writable = await (await folder.getFileHandle(file.fileName)).createWritable();
         await writable.write(bytes);
         await writable.close();
       } else if (storage === 'cache') {
         const cache = await caches.open('sdkgen-models');
-        const keys = await cache.keys();
-        await cache.put(keys[0], new Response(bytes));
+        const key = (await cache.keys()).find((request) => request.url.endsWith(`/${encodeURIComponent(file.fileName)}`));
+        await cache.put(key, new Response(bytes));
       } else {
         throw new Error('storage "none" keeps nothing to tamper with');
       }

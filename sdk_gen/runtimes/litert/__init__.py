@@ -11,7 +11,7 @@ from sdk_gen.errors import BadInput, ConversionFailed
 from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
-from sdk_gen.runtimes.litert.phone import LITERTLM, MEDIAPIPE
+from sdk_gen.runtimes.litert.phone import LITERTLM, MEDIAPIPE, mediapipe_web_memory
 from sdk_gen.units import MIB
 from sdk_gen.verify import Thresholds
 
@@ -46,14 +46,18 @@ class LiteRtRuntime(Runtime):
     families = FAMILY_KEYS
     artifact_kind = ".litertlm"
     formats = ("litertlm", "task")
+    # The web has MediaPipe's tasks-genai for `.task` only: its WebGPU graph cannot read a
+    # .litertlm ("could not find gpu_artisan .bin", ../shared/WEB.md).
+    platforms = ("android", "ios", "web")
     # .litertlm: LiteRT-LM's Kotlin API (Maven) / Swift package (SwiftPM).
     # .task: MediaPipe's LlmInference (Maven tasks-genai / CocoaPods MediaPipeTasksGenAI).
-    gpu_apis = {"android": "OpenCL", "ios": "Metal"}
+    gpu_apis = {"android": "OpenCL", "ios": "Metal", "web": "WebGPU"}
     engines = {
         ("android", "litertlm"): LITERTLM,
         ("android", "task"): MEDIAPIPE,
         ("ios", "litertlm"): LITERTLM,
         ("ios", "task"): MEDIAPIPE,
+        ("web", "task"): MEDIAPIPE,
     }
     default_quants = ("int8",)
     toolchain_packages = ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "litert-lm-api", "mediapipe", "torch", "transformers")
@@ -84,6 +88,16 @@ class LiteRtRuntime(Runtime):
         # (bench/figures.py: peak RSS over the prediction, fitted across the 26M and 203M demos).
         engine_buffers_cpu=20 * MIB,
     )
+    platform_memory = {"web": mediapipe_web_memory(memory)}
+
+    def auto_selects(self, platform: str) -> bool:
+        # On the web MediaPipe runs on WebGPU only, which many browsers and machines lack, and
+        # reports text, not token ids: `--runtime auto` takes llama.cpp (wllama) there; LiteRT
+        # is the WebGPU option a user asks for.
+        return platform != "web"
+
+    def default_format(self, platform: str | None) -> str | None:
+        return "task" if platform == "web" else self.formats[0]
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         # Bits measured on litert-torch 0.10.0 exports: every 2-D weight (embedding included)
@@ -125,8 +139,8 @@ class LiteRtRuntime(Runtime):
 
     def backends(self, platform: str) -> tuple[str, ...]:
         # litert-torch's default export targets XNNPack on the CPU; a GPU export needs the GPU
-        # composites and is opt-in (--backend gpu).
-        return ("cpu", "gpu")
+        # composites and is opt-in (--backend gpu). MediaPipe's web LLM graph runs on WebGPU only.
+        return ("gpu",) if platform == "web" else ("cpu", "gpu")
 
     def missing_tools(self) -> str | None:
         for module, package in (("litert_torch", "litert-torch"), ("litert_lm", "litert-lm-api"), ("mediapipe", "mediapipe")):

@@ -3,8 +3,13 @@ Inference for `.task` (sdk_gen/runtimes/engine.py says what an engine unit is)."
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any, Mapping
+
 from sdk_gen import pins
+from sdk_gen.runtimes.base import MemoryTraits
 from sdk_gen.runtimes.engine import EngineTarget, Library, PhoneEngine, builtin_overlay
+from sdk_gen.units import MIB
 
 # Both runtimes ship arm64-v8a (phones) and x86_64 (emulators) native libraries.
 _PHONE_AND_EMULATOR_ABIS = ("arm64-v8a", "x86_64")
@@ -45,10 +50,21 @@ LITERTLM = PhoneEngine(
     ),
 )
 
+def _mediapipe_context(generation, model_path) -> Mapping[str, Any]:
+    """The chat format the .task bundle was written with: the phones' LlmInference reads it from the
+    bundle, but the web's generateResponse takes raw text, so the web SDK formats turns itself."""
+    from sdk_gen.chat import chat_format_for_model
+
+    fmt = chat_format_for_model(generation.conversion.job.model_dir)
+    return {"chat_format": {"user_prefix": fmt.user_prefix, "user_suffix": fmt.user_suffix,
+                            "assistant_prefix": fmt.assistant_prefix, "assistant_suffix": fmt.assistant_suffix}}
+
+
 MEDIAPIPE = PhoneEngine(
     key="mediapipe",
     display_name="MediaPipe LLM Inference",
     host_package="mediapipe",
+    context=_mediapipe_context,
     targets=(
         EngineTarget(
             project_format="gradle",
@@ -77,5 +93,25 @@ MEDIAPIPE = PhoneEngine(
             libraries=(Library("pod", "MediaPipeTasksGenAI", pins.MEDIAPIPE), Library("pod", "MediaPipeTasksGenAIC", pins.MEDIAPIPE)),
             runtime_version=pins.MEDIAPIPE,
         ),
+        EngineTarget(
+            project_format="vite",
+            class_name="MediaPipeLlmEngine",
+            # WebGPU shipped in Chrome 113 (desktop) and 121 (Android); tasks-genai's graph runs on it.
+            min_os="121",
+            overlay=builtin_overlay("mediapipe", "vite"),
+            libraries=(Library("npm", "@mediapipe/tasks-genai", pins.MEDIAPIPE_WEB, alias="mediapipe",
+                               note="MediaPipe's LLM Inference for the web: the .task on WebGPU"),),
+            runtime_version=pins.MEDIAPIPE_WEB,
+            needs_webgpu=True,
+        ),
     ),
 )
+
+
+def mediapipe_web_memory(phone: MemoryTraits) -> MemoryTraits:
+    """In a browser tab the weights go to WebGPU buffers (the GPU process; shared memory on a phone
+    or an integrated GPU) after the file streams through the wasm runtime, beside the renderer's own
+    baseline. Estimated from the wllama fit's renderer baseline (~390 MiB) plus MediaPipe's wasm
+    runtime; bench/web_memory.py measures it."""
+    return replace(phone, overhead_bytes=560 * MIB, load_copy_factor=0.0,
+                   overhead_note="the browser tab's renderer (~390 MiB) and MediaPipe's wasm runtime (estimate)")

@@ -146,7 +146,7 @@ async function send(message: string): Promise<void> {
     });
     body.textContent = result.text;
     const stopped = result.finishReason === 'cancelled' ? ' (stopped)' : '';
-    ui.stats.textContent = `${result.ids.length} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s${stopped}`;
+    ui.stats.textContent = `${result.tokenCount} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s${stopped}`;
     document.body.dataset.lastFinish = result.finishReason;
   } catch (error) {
     body.parentElement?.classList.replace('assistant', 'error');

@@ -56,8 +56,10 @@ export interface GenerateOptions {
 
 export interface Generation {
   text: string;
-  /** The generated token ids, in order. */
+  /** The generated token ids, in order (empty where the runtime reports none: MediaPipe on the web). */
   ids: number[];
+  /** How many tokens the reply has, whatever the runtime reports of them. */
+  tokenCount: number;
   finishReason: 'stop' | 'length' | 'cancelled';
   promptTokens: number;
   /** Prompt tokens whose KV cache was reused from the previous request (multi-turn chat). */

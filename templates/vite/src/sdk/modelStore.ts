@@ -1,32 +1,51 @@
-// Puts the verified model file in the browser: fetched once with progress, checked (exact size
-// and SHA-256), kept in the Origin Private File System (or the Cache API where there is none),
-// and handed to the runtime as a disk-backed Blob. A file that fails the check is deleted and
-// never loaded.
+// Puts the verified model in the browser: each of its files (the one GGUF, or the shards of a split
+// one) fetched once with progress, checked (exact size and SHA-256), kept in the Origin Private
+// File System (or the Cache API where there is none), and handed to the runtime as disk-backed
+// Blobs. A file that fails the check is deleted and never loaded; the files already verified are
+// kept, so an interrupted or refused download resumes with the first file still missing.
 import { DownloadError, ModelIntegrityError } from './errors';
-import { ModelInfo } from './modelInfo';
+import { ModelInfo, type ModelFileInfo } from './modelInfo';
 
 /** Where the verified model is kept between visits. `none`: in memory only, fetched every visit. */
 export type StorageKind = 'opfs' | 'cache' | 'none';
 
 export interface FetchProgress {
   phase: 'download' | 'verify';
+  /** Bytes of all the model's files together, so one bar covers them all. */
   loadedBytes: number;
   totalBytes: number;
 }
 
-export interface ModelFile {
+/** One file of the model, verified. */
+export interface VerifiedFile {
+  fileName: string;
   blob: Blob;
-  /** Where the bytes came from this time. */
+  /** Where its bytes came from this time. */
+  source: 'network' | StorageKind;
+  sha256: string;
+}
+
+/** The verified model: every file, in the order the runtime loads them. */
+export interface ModelFile {
+  /** The first (or only) file: it holds all the model's metadata (a split GGUF's first shard does). */
+  blob: Blob;
+  /** Every file in load order (one unless the model is split): what the runtime is given. */
+  parts: readonly VerifiedFile[];
+  /** 'network' when any file was downloaded this time, else where the files were kept. */
   source: 'network' | StorageKind;
   storage: StorageKind;
+  /** SHA-256 of the first (or only) file; each file's own is in `parts`. */
   sha256: string;
 }
 
 export interface ModelSpec {
+  /**
+   * Where the model is fetched from. One file: its URL. A split model: each file's URL is this one
+   * with its last path segment replaced by the file's name (the files sit side by side).
+   */
   url: string;
-  fileName: string;
-  sizeBytes: number;
-  sha256: string;
+  /** The files in load order, each with its exact size and SHA-256. */
+  files: readonly ModelFileInfo[];
 }
 
 /**
@@ -72,6 +91,13 @@ export async function sha256Hex(blob: Blob, onProgress?: (hashedBytes: number) =
   return hasher.digest();
 }
 
+/** Every file's absolute URL, in order: see ModelSpec.url. */
+export function modelFileUrls(spec: ModelSpec, base: string = document.baseURI): string[] {
+  const url = new URL(spec.url, base);
+  if (spec.files.length === 1) return [url.href];
+  return spec.files.map((file) => new URL(encodeURIComponent(file.fileName), url).href);
+}
+
 function abortError(signal: AbortSignal | undefined, url: string): DownloadError {
   return new DownloadError('The download was cancelled.', url, null, { cause: signal?.reason });
 }
@@ -84,18 +110,22 @@ export class ModelStore {
     spec: Partial<ModelSpec> = {},
     private readonly preferredStorage: StorageKind | 'auto' = 'auto',
   ) {
-    this.spec = {
-      url: ModelInfo.url,
-      fileName: ModelInfo.fileName,
-      sizeBytes: ModelInfo.sizeBytes,
-      sha256: ModelInfo.sha256,
-      ...spec,
-    };
+    this.spec = { url: ModelInfo.url, files: ModelInfo.files, ...spec };
   }
 
   /** The absolute URL the model is fetched from (a bundled model's is relative to the page). */
   get url(): string {
     return new URL(this.spec.url, document.baseURI).href;
+  }
+
+  /** Each file's absolute URL, in load order. */
+  get fileUrls(): string[] {
+    return modelFileUrls(this.spec);
+  }
+
+  /** All files together, in bytes. */
+  get totalBytes(): number {
+    return this.spec.files.reduce((sum, file) => sum + file.sizeBytes, 0);
   }
 
   /** The storage this browser offers: OPFS where it can write files, else the Cache API. */
@@ -134,103 +164,148 @@ export class ModelStore {
     return root.getDirectoryHandle(FOLDER, { create: true });
   }
 
-  private get cacheKey(): string {
-    return new URL(`/${FOLDER}/${encodeURIComponent(this.spec.fileName)}`, location.origin).href;
+  private cacheKey(file: ModelFileInfo): string {
+    return new URL(`/${FOLDER}/${encodeURIComponent(file.fileName)}`, location.origin).href;
   }
 
-  private get markerName(): string {
-    return `${this.spec.fileName}.verified.json`;
+  private markerName(file: ModelFileInfo): string {
+    return `${file.fileName}.verified.json`;
   }
 
-  /** The stored copy, not yet checked, or null. */
+  /** Each file's stored copy, not yet checked, in load order (null where there is none). */
+  async storedFiles(): Promise<(Blob | null)[]> {
+    return Promise.all(this.spec.files.map((file) => this.storedFile(file)));
+  }
+
+  /**
+   * The stored copy of the whole model, not yet checked: the file itself, or one Blob over every
+   * file of a split model in order; null unless every file is stored.
+   */
   async stored(): Promise<Blob | null> {
+    const blobs = await this.storedFiles();
+    if (blobs.some((blob) => blob === null)) return null;
+    return blobs.length === 1 ? blobs[0] : new Blob(blobs as Blob[]);
+  }
+
+  private async storedFile(file: ModelFileInfo): Promise<Blob | null> {
     const storage = await this.storage();
     if (storage === 'opfs') {
       try {
-        return await (await (await this.opfsFolder()).getFileHandle(this.spec.fileName)).getFile();
+        return await (await (await this.opfsFolder()).getFileHandle(file.fileName)).getFile();
       } catch {
         return null;
       }
     }
     if (storage === 'cache') {
-      const response = await (await caches.open(FOLDER)).match(this.cacheKey);
+      const response = await (await caches.open(FOLDER)).match(this.cacheKey(file));
       return response ? await response.blob() : null;
     }
     return null;
   }
 
-  /** Deletes the stored copy (a later fetch downloads it again). */
+  /** Deletes every stored file (a later fetch downloads them again). */
   async delete(): Promise<void> {
+    for (const file of this.spec.files) await this.deleteFile(file);
+  }
+
+  private async deleteFile(file: ModelFileInfo): Promise<void> {
     const storage = await this.storage();
     if (storage === 'opfs') {
       const folder = await this.opfsFolder();
-      await folder.removeEntry(this.markerName).catch(() => undefined);
-      await folder.removeEntry(this.spec.fileName).catch(() => undefined);
+      await folder.removeEntry(this.markerName(file)).catch(() => undefined);
+      await folder.removeEntry(file.fileName).catch(() => undefined);
     } else if (storage === 'cache') {
-      await (await caches.open(FOLDER)).delete(this.cacheKey);
+      await (await caches.open(FOLDER)).delete(this.cacheKey(file));
     }
   }
 
   /**
-   * The verified model: the stored copy when it passes the check, else downloaded, checked and
-   * stored. Throws ModelIntegrityError (after deleting the bad bytes) or DownloadError.
+   * The verified model: each stored file that passes the check, and the others downloaded,
+   * checked and stored, one after another. Throws ModelIntegrityError (after deleting the bad
+   * file; the good ones stay) or DownloadError.
    */
   async fetch(onProgress?: (progress: FetchProgress) => void, signal?: AbortSignal): Promise<ModelFile> {
     const storage = await this.storage();
-    const stored = await this.stored();
-    if (stored) {
-      const sha256 = await this.checkStored(stored, storage, onProgress);
-      if (sha256) return { blob: stored, source: storage, storage, sha256 };
+    const files = this.spec.files;
+    const urls = this.fileUrls;
+    const totalBytes = this.totalBytes;
+    const before = (index: number) => files.slice(0, index).reduce((sum, file) => sum + file.sizeBytes, 0);
+    const progress = (phase: FetchProgress['phase'], index: number) => (bytes: number) =>
+      onProgress?.({ phase, loadedBytes: before(index) + bytes, totalBytes });
+
+    // What an earlier visit (or an interrupted download) left: kept when it passes the check.
+    const parts: (VerifiedFile | null)[] = [];
+    for (const [index, file] of files.entries()) {
+      const stored = await this.storedFile(file);
+      const sha256 = stored ? await this.checkStored(file, stored, storage, progress('verify', index)) : null;
+      parts.push(stored && sha256 ? { fileName: file.fileName, blob: stored, source: storage, sha256 } : null);
     }
-    return this.download(storage, onProgress, signal);
+    const missing = files.filter((_, index) => parts[index] === null);
+    if (missing.length > 0 && storage !== 'none') await this.makeRoom(storage, missing, urls[0]);
+    for (const [index, file] of files.entries()) {
+      parts[index] ??= await this.download(file, urls[index], storage, progress('download', index), progress('verify', index), signal);
+    }
+
+    const verified = parts as VerifiedFile[];
+    return {
+      blob: verified[0].blob,
+      parts: verified,
+      source: verified.some((part) => part.source === 'network') ? 'network' : storage,
+      storage,
+      sha256: verified[0].sha256,
+    };
   }
 
-  /** The SHA-256 of a stored copy that passes the check; deletes one that does not. */
+  /** The SHA-256 of a stored file that passes the check; deletes one that does not. */
   private async checkStored(
+    file: ModelFileInfo,
     stored: Blob,
     storage: StorageKind,
-    onProgress?: (progress: FetchProgress) => void,
+    onHashed: (hashedBytes: number) => void,
   ): Promise<string | null> {
-    const { sizeBytes, sha256 } = this.spec;
+    const { sizeBytes, sha256 } = file;
     if (stored.size !== sizeBytes) {
-      await this.delete();
+      await this.deleteFile(file);
       return null;
     }
     // An OPFS file verified earlier and not modified since keeps its verdict (no re-hashing of a
     // multi-GB file on every visit); any change of the file changes its lastModified.
-    if (storage === 'opfs' && stored instanceof File && (await this.readMarker()) === markerText(stored, sha256)) {
+    if (storage === 'opfs' && stored instanceof File && (await this.readMarker(file)) === markerText(stored, sha256)) {
       return sha256;
     }
-    const actual = await sha256Hex(stored, (hashed) => onProgress?.({ phase: 'verify', loadedBytes: hashed, totalBytes: sizeBytes }));
+    const actual = await sha256Hex(stored, onHashed);
     if (actual !== sha256) {
-      await this.delete();
+      await this.deleteFile(file);
       return null;
     }
-    if (storage === 'opfs' && stored instanceof File) await this.writeMarker(markerText(stored, sha256));
+    if (storage === 'opfs' && stored instanceof File) await this.writeMarker(file, markerText(stored, sha256));
     return actual;
   }
 
-  private async readMarker(): Promise<string | null> {
+  private async readMarker(file: ModelFileInfo): Promise<string | null> {
     try {
-      return await (await (await (await this.opfsFolder()).getFileHandle(this.markerName)).getFile()).text();
+      return await (await (await (await this.opfsFolder()).getFileHandle(this.markerName(file))).getFile()).text();
     } catch {
       return null;
     }
   }
 
-  private async writeMarker(text: string): Promise<void> {
-    const writable = await (await (await this.opfsFolder()).getFileHandle(this.markerName, { create: true })).createWritable();
+  private async writeMarker(file: ModelFileInfo, text: string): Promise<void> {
+    const handle = await (await this.opfsFolder()).getFileHandle(this.markerName(file), { create: true });
+    const writable = await handle.createWritable();
     await writable.write(text);
     await writable.close();
   }
 
   private async download(
+    file: ModelFileInfo,
+    url: string,
     storage: StorageKind,
-    onProgress?: (progress: FetchProgress) => void,
+    onDownloaded: (bytes: number) => void,
+    onVerified: (bytes: number) => void,
     signal?: AbortSignal,
-  ): Promise<ModelFile> {
-    const { sizeBytes, sha256, fileName } = this.spec;
-    const url = this.url;
+  ): Promise<VerifiedFile> {
+    const { sizeBytes, sha256, fileName } = file;
     if (signal?.aborted) throw abortError(signal, url);
     let response: Response;
     try {
@@ -242,7 +317,6 @@ export class ModelStore {
     if (!response.ok || !response.body) {
       throw new DownloadError(`Fetching the model from ${url} failed: HTTP ${response.status}.`, url, response.status);
     }
-    if (storage !== 'none') await this.makeRoom(storage, url);
 
     // Count (and, for big files, hash) the bytes as they stream past.
     const hasher = sizeBytes >= STREAMING_HASH_FROM_BYTES ? await streamingSha256() : null;
@@ -256,7 +330,7 @@ export class ModelStore {
             return;
           }
           hasher?.update(chunk);
-          onProgress?.({ phase: 'download', loadedBytes: loaded, totalBytes: sizeBytes });
+          onDownloaded(loaded);
           controller.enqueue(chunk);
         },
       }),
@@ -265,7 +339,7 @@ export class ModelStore {
     let blob: Blob;
     try {
       if (storage === 'opfs') {
-        await this.delete();
+        await this.deleteFile(file);
         const handle = await (await this.opfsFolder()).getFileHandle(fileName, { create: true });
         await counted.pipeTo(await handle.createWritable());
         blob = await handle.getFile(); // disk-backed: the runtime reads it in slices
@@ -275,47 +349,45 @@ export class ModelStore {
         blob = await new Response(counted).blob();
       }
     } catch (error) {
-      await this.delete();
+      await this.deleteFile(file);
       if (signal?.aborted) throw abortError(signal, url);
       if (loaded > sizeBytes) throw new ModelIntegrityError(fileName, sizeBytes, loaded, sha256, null);
       throw new DownloadError(`Downloading the model from ${url} failed: ${String(error)}`, url, null, { cause: error });
     }
 
     if (blob.size !== sizeBytes) {
-      await this.delete();
+      await this.deleteFile(file);
       throw new ModelIntegrityError(fileName, sizeBytes, blob.size, sha256, null);
     }
-    onProgress?.({ phase: 'verify', loadedBytes: 0, totalBytes: sizeBytes });
+    onVerified(0);
     const actual = hasher ? hasher.digest() : await sha256Hex(blob);
-    onProgress?.({ phase: 'verify', loadedBytes: sizeBytes, totalBytes: sizeBytes });
+    onVerified(sizeBytes);
     if (actual !== sha256) {
-      await this.delete();
+      await this.deleteFile(file);
       throw new ModelIntegrityError(fileName, sizeBytes, blob.size, sha256, actual);
     }
 
     if (storage === 'opfs' && blob instanceof File) {
-      await this.writeMarker(markerText(blob, sha256));
+      await this.writeMarker(file, markerText(blob, sha256));
     } else if (storage === 'cache') {
       const cache = await caches.open(FOLDER);
-      await cache.put(this.cacheKey, new Response(blob, { headers: { 'Content-Length': String(blob.size) } }));
-      const kept = await cache.match(this.cacheKey);
+      await cache.put(this.cacheKey(file), new Response(blob, { headers: { 'Content-Length': String(blob.size) } }));
+      const kept = await cache.match(this.cacheKey(file));
       if (kept) blob = await kept.blob(); // the stored, disk-backed copy
     }
-    return { blob, source: 'network', storage, sha256: actual };
+    return { fileName, blob, source: 'network', sha256: actual };
   }
 
-  /** Asks for persistent storage and checks the quota before a download. */
-  private async makeRoom(storage: StorageKind, url: string): Promise<void> {
+  /** Asks for persistent storage and checks the quota for the files still to download, before the first. */
+  private async makeRoom(storage: StorageKind, missing: readonly ModelFileInfo[], url: string): Promise<void> {
     await navigator.storage?.persist?.().catch(() => false);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     if (estimate?.quota === undefined) return;
-    const stored = await this.stored();
-    const free = estimate.quota - (estimate.usage ?? 0) + (stored?.size ?? 0);
-    if (free < this.spec.sizeBytes) {
-      throw new DownloadError(
-        `Not enough browser storage for the model (${storage}): ${this.spec.sizeBytes} bytes needed, ${free} free.`,
-        url,
-      );
+    const needed = missing.reduce((sum, file) => sum + file.sizeBytes, 0);
+    // A stored copy of a missing file failed its check and was deleted; nothing else is replaced.
+    const free = estimate.quota - (estimate.usage ?? 0);
+    if (free < needed) {
+      throw new DownloadError(`Not enough browser storage for the model (${storage}): ${needed} bytes needed, ${free} free.`, url);
     }
   }
 }
