@@ -138,6 +138,14 @@ def _conversion_options(func):
         click.option("--adapter", type=click.Path(path_type=Path), default=None, help="PEFT LoRA adapter folder, merged into the base first."),
         click.option("--pre-tokenizer", default=None, help="llama.cpp: name the pre-tokenizer when the converter does not recognise it."),
         click.option("--verify/--no-verify", default=True, show_default=True, help="Check the artifact against PyTorch on this machine."),
+        click.option(
+            "--max-quant-kl", type=click.FloatRange(min=0), default=None,
+            help="Fail (exit 6) when quantization moves next-token distributions by more than this mean KL divergence (nats per token); see the report's verification.cost.",
+        ),
+        click.option(
+            "--min-quant-top1", type=click.FloatRange(0, 1), default=None,
+            help="Fail (exit 6) when the quantized model picks the original's top token less often than this share of positions.",
+        ),
         click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output folder."),
         click.option("--force", is_flag=True, help="Replace an output folder sdkgen wrote before (never the model, adapter or cache, nor a folder sdkgen did not write)."),
         click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of tables."),
@@ -146,6 +154,7 @@ def _conversion_options(func):
 
 def _conversion_request(options: dict, profile: str | None):
     from sdk_gen.conversion import ConversionRequest
+    from sdk_gen.verify import QuantFloor
 
     return ConversionRequest(
         model=options["model"],
@@ -159,6 +168,7 @@ def _conversion_request(options: dict, profile: str | None):
         allow_entitlement=options["memory_entitlement"],
         verify=options["verify"],
         pre_tokenizer=options["pre_tokenizer"],
+        quant_floor=QuantFloor(max_kl=options["max_quant_kl"], min_top1=options["min_quant_top1"]),
     )
 
 

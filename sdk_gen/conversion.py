@@ -37,7 +37,7 @@ from sdk_gen.runtimes import check_runtime_supports, get_runtime
 from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import Superseded
 from sdk_gen.units import MIB, human_bytes
-from sdk_gen.verify import VERIFICATION_VERSION, VerificationResult
+from sdk_gen.verify import VERIFICATION_VERSION, QuantFloor, VerificationResult
 from sdk_gen.verify_worker import available_memory_bytes, run_verification
 
 # Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
@@ -59,6 +59,9 @@ class ConversionRequest:
     pre_tokenizer: str | None = None
     cache_dir: Path | None = None
     platform: str | None = None  # set by `sdkgen android|ios`: the profile must be for it
+    # The quality the user demands of the quantized artifact (--max-quant-kl, --min-quant-top1);
+    # judged after the verification, so a cached verification serves every floor.
+    quant_floor: QuantFloor = QuantFloor()
 
 
 @dataclass
@@ -150,6 +153,8 @@ def prepare_job(request: ConversionRequest) -> PreparedJob:
     model_arg = base_model_for(adapter, request.model) if adapter else request.model
     if not model_arg:
         raise BadInput("pass --model MODEL (or --adapter DIR whose config names its base)")
+    if request.quant_floor.is_set and not request.verify:
+        raise BadInput("--max-quant-kl and --min-quant-top1 are judged by the host verification: drop --no-verify, or drop them")
     spec = inspect_model(model_arg)
 
     plan = None
@@ -196,6 +201,11 @@ def prepare_job(request: ConversionRequest) -> PreparedJob:
     missing = runtime.missing_tools()
     if missing:
         raise ToolMissing(missing)
+    if request.quant_floor.is_set and runtime.host_verification_gap:
+        raise BadInput(
+            f"--max-quant-kl and --min-quant-top1 are judged by the host verification, which {runtime.display_name} "
+            f"cannot run here ({runtime.host_verification_gap}); drop them"
+        )
     if request.pre_tokenizer and not runtime.takes_pre_tokenizer:
         raise BadInput(
             f"--pre-tokenizer names llama.cpp's split rule; {runtime.display_name} reads the tokenizer files as they are: "
@@ -488,6 +498,14 @@ def _convert(request: ConversionRequest, progress: Progress | None, prepared: Pr
         raise VerificationFailed(
             f"{job.artifact_name} does not reproduce the PyTorch model: {verification.failure_summary()}; "
             f"the artifact stays in the cache ({entry.path}) for inspection"
+        )
+    shortfall = request.quant_floor.judge(verification) if verification is not None and request.quant_floor.is_set else None
+    if shortfall and verification.cost is None:
+        raise VerificationFailed(f"{shortfall}: drop them, or use --runtime llamacpp, whose verification measures it")
+    if shortfall:
+        raise VerificationFailed(
+            f"{job.artifact_name} runs correctly but its {job.quant.name} quantization costs more than asked: {shortfall}; "
+            "choose a format with more bits (--quant, e.g. q8_0) or relax the floor"
         )
     return result
 

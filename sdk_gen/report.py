@@ -157,12 +157,29 @@ def conversion_tables(result, output) -> list[Table]:
         verdict = "passed" if verification.passed else "FAILED"
         table.add_row("verification", f"{verdict} with {verification.runtime}")
         table.add_row("greedy tokens", f"{verification.matched}/{verification.steps} matched PyTorch over {len(verification.prompts)} prompts")
-        if verification.logits:
+        if verification.fidelity:
+            f = verification.fidelity
+            table.add_row(
+                "runtime fidelity",
+                f"against PyTorch on the artifact's own weights: max |dlogit| {f.max_abs_diff:.2e} (tolerance {f.tolerance:.2e}), "
+                f"rms {f.rms_diff:.2e} (tolerance {f.rms_tolerance:.2e}), from rounding noise {f.rms_rounding_noise:.2e}; "
+                f"top-1 {f.decisive_top1_agreement:.3f} at {f.decisive_positions} decisive positions; "
+                f"{f.greedy_divergences_at_ties}/{f.greedy_divergences} greedy divergences at ties",
+            )
+        elif verification.logits:
             lf = verification.logits
             table.add_row(
                 "logits",
                 f"max |d| {lf.max_abs_diff:.2e}, correlation {lf.mean_correlation:.5f}, top-1 {lf.top1_agreement:.3f}, "
                 f"top-5 {lf.top5_overlap:.3f} ({lf.positions} positions)",
+            )
+        if verification.cost:
+            c = verification.cost
+            table.add_row(
+                "quantization cost",
+                f"against the original weights: KL {c.mean_kl:.2e} nats/token (max {c.max_kl:.2e}), top-1 {c.top1_agreement:.3f} "
+                f"over {c.positions} positions; perplexity {c.perplexity_artifact:.4g} vs {c.perplexity_original:.4g} "
+                f"(x{c.perplexity_ratio:.4f}) on {c.text_tokens} tokens of sdkgen's text",
             )
         for note in verification.notes:
             table.add_row("note", note)

@@ -10,14 +10,24 @@ Two checks, both against a PyTorch reference run here:
 Float exports must reproduce the reference exactly. The reference is the model *as stored in the
 artifact*: for fp16-weight formats that is PyTorch with the same matrices rounded to fp16, so
 the check tests the conversion and not the rounding (whose effect is reported separately).
-Quantized exports pass when the logit figures clear thresholds set per format (QuantFormat.check).
+
+Where the runtime can hand its weights back (ArtifactWeights: llama.cpp's GGUF, dequantized), a
+verification answers two separate questions:
+
+- **runtime fidelity**: PyTorch runs the artifact's own weights; the runtime must match it within
+  what its arithmetic explains (FidelityFigures), for any model size or family.
+- **quantization cost**: the artifact's weights against the original ones in PyTorch: KL divergence
+  of next-token distributions, top-1 agreement and perplexity on a short shipped text (QuantCost),
+  held to a floor only when the user sets one (QuantFloor).
+
+Other formats pass when the logit figures clear thresholds set per format (QuantFormat.check).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, ContextManager, Protocol, Sequence
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: `sdkgen` starts faster without it
@@ -41,7 +51,25 @@ class Thresholds:
     min_top1: float = 0.0
     min_top5_overlap: float = 0.0
     max_abs_logit_diff: float | None = None  # for exact formats
-    reference: str = "original"  # "original" or "fp16-weights"
+    reference: str = "original"  # "original", "fp16-weights" or "artifact" (ArtifactWeights)
+    # Judge runtime fidelity (FidelityFigures) instead of the figures above: the runtime may differ
+    # from PyTorch on the artifact's weights by this many times what rounding its activations does.
+    fidelity_noise_factor: float | None = None
+
+
+class ArtifactWeights(Protocol):
+    """An artifact's weights as PyTorch can run them, supplied by the runtime that wrote it."""
+
+    @property
+    def identity(self) -> dict:
+        """What makes these weights these (the artifact's digest, the dequantizer): the key of
+        the reference's cached answers."""
+
+    def load_into(self, model) -> None:
+        """Replace ``model``'s parameters in place by the artifact's."""
+
+    def rounding(self, model) -> ContextManager:
+        """While entered, ``model`` rounds its activations as the runtime's kernels do."""
 
 
 @dataclass
@@ -52,6 +80,79 @@ class LogitFigures:
     min_correlation: float
     top1_agreement: float
     top5_overlap: float
+
+
+@dataclass
+class FidelityFigures:
+    """The runtime against PyTorch running the same (artifact) weights.
+
+    ``rounding_noise``: how far PyTorch's own logits move when its activations are rounded as the
+    runtime's kernels round them: the scale of disagreement the runtime's arithmetic explains.
+    ``tolerance``: what the runtime may differ by (a multiple of that noise, never below the fp16
+    rounding of the logits themselves). Both as the largest difference (a local error shows) and
+    as the root mean square over every logit (steady: a misread file shows even where the largest
+    rounding difference is large). A position is *decisive* when PyTorch's top token leads the
+    next by more than twice the tolerance: no allowed error can flip it.
+    """
+
+    positions: int
+    max_abs_diff: float
+    rounding_noise: float
+    tolerance: float
+    rms_diff: float
+    rms_rounding_noise: float
+    rms_tolerance: float
+    decisive_positions: int
+    decisive_top1_agreement: float
+    greedy_divergences: int  # greedy runs that parted from PyTorch's
+    greedy_divergences_at_ties: int  # ...of which at a position where the two tokens were within tolerance
+
+
+@dataclass
+class QuantCost:
+    """What quantization costs: PyTorch with the artifact's weights against the original weights,
+    next-token distributions over the same positions (the verification prompts and a short plain
+    text shipped with sdkgen), and perplexity on that text."""
+
+    positions: int
+    mean_kl: float  # KL(original || artifact) of next-token distributions, nats per token
+    max_kl: float
+    top1_agreement: float
+    text_tokens: int
+    perplexity_original: float
+    perplexity_artifact: float
+
+    @property
+    def perplexity_ratio(self) -> float:
+        return self.perplexity_artifact / self.perplexity_original
+
+
+@dataclass(frozen=True)
+class QuantFloor:
+    """The quality a user demands of a quantized artifact (--max-quant-kl, --min-quant-top1)."""
+
+    max_kl: float | None = None
+    min_top1: float | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return self.max_kl is not None or self.min_top1 is not None
+
+    def judge(self, result: "VerificationResult") -> str | None:
+        """Add the floor's checks to ``result``; return what fell short, in words, or None."""
+        cost = result.cost
+        if cost is None:
+            return f"{result.runtime} reports no quantization cost, so --max-quant-kl / --min-quant-top1 cannot be checked"
+        failed = []
+        if self.max_kl is not None:
+            result.checks["quant_kl"] = cost.mean_kl <= self.max_kl
+            if not result.checks["quant_kl"]:
+                failed.append(f"KL {cost.mean_kl:.4g} nats/token > --max-quant-kl {self.max_kl:g}")
+        if self.min_top1 is not None:
+            result.checks["quant_top1"] = cost.top1_agreement >= self.min_top1
+            if not result.checks["quant_top1"]:
+                failed.append(f"top-1 agreement {cost.top1_agreement:.3f} < --min-quant-top1 {self.min_top1:g}")
+        return "; ".join(failed) or None
 
 
 @dataclass
@@ -76,6 +177,8 @@ class VerificationResult:
     notes: list[str] = field(default_factory=list)
     # What the runtime itself reported while running the artifact (e.g. llama.cpp's KV cache bytes).
     measured: dict[str, int | None] = field(default_factory=dict)
+    fidelity: FidelityFigures | None = None
+    cost: QuantCost | None = None
 
     @property
     def passed(self) -> bool:
@@ -92,7 +195,14 @@ class VerificationResult:
     def failure_summary(self) -> str:
         failed = [name for name, ok in self.checks.items() if not ok]
         parts = [f"failed {', '.join(failed)}"]
-        if self.logits:
+        if self.fidelity:
+            f = self.fidelity
+            parts.append(
+                f"max |dlogit| {f.max_abs_diff:.3g} (tolerance {f.tolerance:.3g}), rms {f.rms_diff:.3g} (tolerance "
+                f"{f.rms_tolerance:.3g}) against PyTorch on the artifact's own weights, "
+                f"decisive top-1 {f.decisive_top1_agreement:.3f} over {f.decisive_positions} positions"
+            )
+        elif self.logits:
             parts.append(
                 f"logit correlation {self.logits.mean_correlation:.4f} (min {self.thresholds.min_correlation}), "
                 f"top-1 {self.logits.top1_agreement:.2f} (min {self.thresholds.min_top1})"
@@ -112,6 +222,8 @@ class VerificationResult:
             checks=dict(data["checks"]),
             notes=list(data["notes"]),
             measured=dict(data.get("measured", {})),
+            fidelity=FidelityFigures(**data["fidelity"]) if data.get("fidelity") else None,
+            cost=QuantCost(**{k: v for k, v in data["cost"].items() if k != "perplexity_ratio"}) if data.get("cost") else None,
         )
 
     def to_json(self) -> dict:
@@ -128,11 +240,24 @@ class VerificationResult:
             "thresholds": asdict(self.thresholds),
             "notes": self.notes,
             "measured": self.measured,
+            "fidelity": asdict(self.fidelity) if self.fidelity else None,
+            "cost": {**asdict(self.cost), "perplexity_ratio": self.cost.perplexity_ratio} if self.cost else None,
         }
 
 
 # Bump when what a verification checks or how it judges changes: older records stop being reused.
-VERIFICATION_VERSION = 1
+VERIFICATION_VERSION = 2
+
+# The plain text whose perplexity the quantization cost reports (package data, sdkgen's own words),
+# and at most how many of its tokens are used (the runtime runs it within the job's context too).
+VERIFICATION_TEXT = "verification-text.txt"
+VERIFICATION_TEXT_TOKENS = 256
+
+
+def verification_text() -> str:
+    from importlib.resources import files
+
+    return files("sdk_gen").joinpath("data", VERIFICATION_TEXT).read_text(encoding="utf-8")
 
 
 class ReferenceCache:
@@ -152,7 +277,8 @@ class ReferenceCache:
         # What computes the answer: another torch or transformers may compute another one.
         libraries = {name: version(name) for name in ("torch", "transformers")}
         canonical = json.dumps({"kind": kind, **request, "libraries": libraries}, sort_keys=True)
-        return self.folder / f"{kind}-{hashlib.sha256(canonical.encode()).hexdigest()[:32]}{suffix}"
+        # The weights' kind in the name too, so one can see (and tests count) whose answers are kept.
+        return self.folder / f"{kind}-{request['weights']}-{hashlib.sha256(canonical.encode()).hexdigest()[:32]}{suffix}"
 
     def _write(self, path: Path, write) -> None:
         import os
@@ -193,18 +319,24 @@ class ReferenceCache:
 
 
 class TorchReference:
-    """The PyTorch model in float32, optionally with its matrices rounded to fp16 as stored.
+    """The PyTorch model in float32, optionally with its matrices rounded to fp16 as stored, or
+    with the artifact's own weights (``weights="artifact"`` and an ArtifactWeights).
 
     The model loads on first use: with a ReferenceCache that already holds every answer asked
-    for, it never loads (no minutes, no gigabytes)."""
+    for, it never loads (no minutes, no gigabytes). ``release`` drops it, so a verification can
+    ask the original model and the artifact's weights in turn while holding one of them."""
 
-    def __init__(self, model_dir: Path, weights: str = "original", cache: ReferenceCache | None = None):
+    def __init__(
+        self, model_dir: Path, weights: str = "original", cache: ReferenceCache | None = None,
+        artifact: ArtifactWeights | None = None,
+    ):
         from transformers import AutoConfig, AutoTokenizer
 
-        if weights not in ("original", "fp16-weights"):
+        if weights not in ("original", "fp16-weights", "artifact") or (weights == "artifact") != (artifact is not None):
             raise ValueError(weights)
         self.model_dir = model_dir
         self.weights = weights
+        self.artifact = artifact
         self.cache = cache
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         architectures = getattr(AutoConfig.from_pretrained(model_dir), "architectures", None) or ["CausalLM"]
@@ -223,8 +355,23 @@ class TorchReference:
                     for param in model.parameters():
                         if param.dim() == 2:
                             param.copy_(param.half().float())
+            elif self.artifact is not None:
+                self.artifact.load_into(model)  # in place: one float32 model is held
             self._model = model
         return self._model
+
+    def release(self) -> None:
+        """Free the model (its answers stay in the cache)."""
+        import gc
+
+        self._model = None
+        gc.collect()
+
+    def _request(self, ids: Sequence[int], **more) -> dict:
+        request = {"weights": self.weights, "ids": list(ids), **more}
+        if self.artifact is not None:
+            request["artifact"] = self.artifact.identity
+        return request
 
     def prompts(self) -> list[str]:
         return [*PLAIN_PROMPTS, *self.chat_prompts(self.tokenizer)]
@@ -249,7 +396,7 @@ class TorchReference:
             return self._greedy(prompt_ids, steps, stop)
         # Cached without a stop rule (runtimes stop on different token sets): greedy decoding is
         # deterministic and a stop only cuts it short, so the cut is made on the cached tokens.
-        request = {"weights": self.weights, "ids": list(prompt_ids), "steps": steps}
+        request = self._request(prompt_ids, steps=steps)
         whole = self.cache.greedy(request, lambda: self._greedy(prompt_ids, steps, StopRule(())))
         for end in range(1, len(whole) + 1):
             if stop.hit(whole[:end]):
@@ -277,7 +424,19 @@ class TorchReference:
     def logits(self, ids: Sequence[int]) -> "np.ndarray":
         if self.cache is None:
             return self._logits(ids)
-        return self.cache.logits({"weights": self.weights, "ids": list(ids)}, lambda: self._logits(ids))
+        return self.cache.logits(self._request(ids), lambda: self._logits(ids))
+
+    def rounded_logits(self, ids: Sequence[int]) -> "np.ndarray":
+        """Logits with activations rounded as the artifact's runtime rounds them (artifact weights)."""
+        if self.artifact is None:
+            raise ValueError("only an artifact's weights know how their runtime rounds")
+        if self.cache is None:
+            return self._rounded_logits(ids)
+        return self.cache.logits(self._request(ids, activations="runtime-rounded"), lambda: self._rounded_logits(ids))
+
+    def _rounded_logits(self, ids: Sequence[int]) -> "np.ndarray":
+        with self.artifact.rounding(self.model):
+            return self._logits(ids)
 
     def _logits(self, ids: Sequence[int]) -> "np.ndarray":
         import torch
@@ -286,9 +445,9 @@ class TorchReference:
             return self.model(input_ids=torch.tensor([list(ids)])).logits[0].float().numpy()
 
 
-def reference_for(job, weights: str) -> TorchReference:
+def reference_for(job, weights: str, artifact: ArtifactWeights | None = None) -> TorchReference:
     """The PyTorch reference for ``job``'s model, with its answers cached when the job says where."""
-    return TorchReference(job.model_dir, weights, ReferenceCache(job.reference_dir) if job.reference_dir else None)
+    return TorchReference(job.model_dir, weights, ReferenceCache(job.reference_dir) if job.reference_dir else None, artifact)
 
 
 @dataclass(frozen=True)
@@ -329,6 +488,107 @@ def logit_figures(reference: Sequence[np.ndarray], artifact: Sequence[np.ndarray
     )
 
 
+# The runtime keeps K/V and attention scores in fp16 (llama.cpp's default cache type), which no
+# activation emulation here reproduces: its logits are never trusted closer than fp16's relative
+# precision (2^-10 of their largest magnitude).
+FP16_RELATIVE_PRECISION = 2.0**-10
+
+
+@dataclass(frozen=True)
+class GreedyRun:
+    """One prompt's greedy decode by both sides, for judging where they parted."""
+
+    prompt_ids: list[int]
+    reference_ids: list[int]
+    artifact_ids: list[int]
+    first_divergence: int | None
+
+
+def fidelity_figures(
+    reference: Sequence[np.ndarray], rounded: Sequence[np.ndarray], artifact: Sequence[np.ndarray],
+    runs: Sequence[GreedyRun], noise_factor: float,
+) -> FidelityFigures:
+    """The runtime (``artifact`` logits) against PyTorch on the artifact's weights (``reference``),
+    within ``noise_factor`` x how far rounding activations as the runtime does moves PyTorch
+    (``rounded``). The first len(runs) sequences are the greedy runs' (prompt + reference ids)."""
+    import numpy as np
+
+    vocab = min(reference[0].shape[1], artifact[0].shape[1])
+    ref = [r[:, :vocab].astype(np.float64) for r in reference]
+    got = [a[:, :vocab].astype(np.float64) for a in artifact]
+    every_ref, every_got = np.concatenate(ref), np.concatenate(got)
+    every_rounded = np.concatenate([q[:, :vocab] for q in rounded]).astype(np.float64)
+
+    def rms(values: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.square(values))))
+
+    noise, rms_noise = float(np.abs(every_ref - every_rounded).max()), rms(every_ref - every_rounded)
+    tolerance = max(noise_factor * noise, FP16_RELATIVE_PRECISION * float(np.abs(every_ref).max()))
+    rms_tolerance = max(noise_factor * rms_noise, FP16_RELATIVE_PRECISION * rms(every_ref))
+    top2 = np.sort(every_ref, axis=1)[:, -2:]
+    decisive = (top2[:, 1] - top2[:, 0]) > 2 * tolerance
+    agree = every_ref.argmax(1) == every_got.argmax(1)
+
+    divergences = at_ties = 0
+    for run, r, g in zip(runs, ref, got):
+        if run.first_divergence is None:
+            continue
+        divergences += 1
+        row = len(run.prompt_ids) - 1 + run.first_divergence
+        ours = int(r[row].argmax())
+        theirs = run.artifact_ids[run.first_divergence] if run.first_divergence < len(run.artifact_ids) else int(g[row].argmax())
+        if theirs < vocab and r[row, ours] - r[row, theirs] <= 2 * tolerance:
+            at_ties += 1
+    return FidelityFigures(
+        positions=int(every_ref.shape[0]),
+        max_abs_diff=float(np.abs(every_ref - every_got).max()),
+        rounding_noise=noise,
+        tolerance=tolerance,
+        rms_diff=rms(every_ref - every_got),
+        rms_rounding_noise=rms_noise,
+        rms_tolerance=rms_tolerance,
+        decisive_positions=int(decisive.sum()),
+        decisive_top1_agreement=float(agree[decisive].mean()) if decisive.any() else 1.0,
+        greedy_divergences=divergences,
+        greedy_divergences_at_ties=at_ties,
+    )
+
+
+def quant_cost(original: Sequence[np.ndarray], artifact: Sequence[np.ndarray], text_ids: Sequence[int]) -> QuantCost:
+    """Original weights against the artifact's, both in PyTorch, over the same sequences; the last
+    sequence is the verification text, whose perplexity each side gets."""
+    import numpy as np
+
+    vocab = min(original[0].shape[1], artifact[0].shape[1])
+    log_p = [_log_softmax(o[:, :vocab]) for o in original]
+    log_q = [_log_softmax(a[:, :vocab]) for a in artifact]
+    kl = np.concatenate([(np.exp(p) * (p - q)).sum(1) for p, q in zip(log_p, log_q)])
+    agree = np.concatenate([p.argmax(1) == q.argmax(1) for p, q in zip(log_p, log_q)])
+    following = np.asarray(text_ids[1:])
+    rows = np.arange(len(following))
+
+    def perplexity(log_probs: np.ndarray) -> float:
+        return float(np.exp(-log_probs[rows, following].mean()))
+
+    return QuantCost(
+        positions=int(kl.shape[0]),
+        mean_kl=float(kl.mean()),
+        max_kl=float(kl.max()),
+        top1_agreement=float(agree.mean()),
+        text_tokens=len(text_ids),
+        perplexity_original=perplexity(log_p[-1]),
+        perplexity_artifact=perplexity(log_q[-1]),
+    )
+
+
+def _log_softmax(rows: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    rows = rows.astype(np.float64)
+    shifted = rows - rows.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     import numpy as np
     a = a - a.mean()
@@ -367,6 +627,15 @@ def compare_text(reference: TorchReference, ref_ids: Sequence[int], artifact_tex
 def apply_thresholds(result: VerificationResult) -> None:
     """Fill result.checks from its figures and thresholds."""
     t = result.thresholds
+    if t.fidelity_noise_factor is not None:
+        f = result.fidelity
+        assert f is not None, "a fidelity threshold needs fidelity figures"
+        # Within what the runtime's arithmetic explains; no allowed error flips a decisive top-1;
+        # greedy runs part only where the two tokens were tied within the tolerance.
+        result.checks["fidelity_logits"] = f.max_abs_diff <= f.tolerance and f.rms_diff <= f.rms_tolerance
+        result.checks["fidelity_top1"] = f.decisive_top1_agreement == 1.0
+        result.checks["fidelity_greedy"] = f.greedy_divergences == f.greedy_divergences_at_ties
+        return
     if t.exact:
         result.checks["greedy_identical"] = all(p.first_divergence is None for p in result.prompts)
         if result.logits and t.max_abs_logit_diff is not None:

@@ -26,7 +26,9 @@ from sdk_gen.verify import VerificationResult
 
 # What the verification child holds, per parameter of the model: the float32 PyTorch reference
 # (4 bytes) and about as much again while transformers loads and casts the checkpoint. Fitted to
-# a Phi-2-shaped 2.78B model: 16.7 GB peak with a 1.74 GB q4_k_m GGUF beside it.
+# a Phi-2-shaped 2.78B model: 16.7 GB peak with a 1.74 GB q4_k_m GGUF beside it. A reference with
+# the artifact's own weights (llama.cpp) is that model with its tensors replaced in place, one at a
+# time, and the original is loaded only after it is released: the peak stays one reference.
 REFERENCE_BYTES_PER_PARAM = 5
 # The runtime holds the artifact, plus what it unpacks at load (the budget's CPU load copy).
 # Python, torch and transformers themselves: about 1 GiB.

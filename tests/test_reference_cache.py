@@ -98,11 +98,15 @@ def test_a_cache_hit_reuses_its_verification_and_a_second_format_reuses_the_refe
     assert hit.verification.to_json() == cold.verification.to_json()
     assert any("reusing this artifact's host verification" in note for note in progress.notes)
 
-    # Another quantization of the same model asks PyTorch the same questions: no new answers.
+    # Another quantization of the same model asks the original model the same questions: no new
+    # answers from it (the new file's own weights are another reference, keyed by its digest).
+    original = sorted((tmp_path / "c").rglob("references/*/*-original-*"))
+    assert original
     other = convert(ConversionRequest(model=str(demo_model), runtime="llamacpp", quant="q4_k_m", context=256,
                                       cache_dir=tmp_path / "c"))
     assert other.verification.passed and "verify" in other.timings
-    assert sorted((tmp_path / "c").rglob("references/*/*")) == sorted(references)
+    assert sorted((tmp_path / "c").rglob("references/*/*-original-*")) == original
+    assert len(list((tmp_path / "c").rglob("references/*/*-artifact-*"))) > len([p for p in references if "-artifact-" in p.name])
 
 
 @pytest.mark.slow
@@ -116,7 +120,7 @@ def test_a_record_made_under_other_checks_is_not_reused(demo_model, tmp_path, mo
     assert json.loads(record.read_text())["inputs"]["version"] == conversion.VERIFICATION_VERSION
     # A record someone edited to claim other thresholds is not reused either.
     data = json.loads(record.read_text())
-    data["inputs"]["thresholds"]["min_correlation"] = 0.0
+    data["inputs"]["thresholds"]["fidelity_noise_factor"] = 100.0
     record.write_text(json.dumps(data))
     assert "verify" in convert(request).timings
 

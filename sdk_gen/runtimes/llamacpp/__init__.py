@@ -32,16 +32,17 @@ K_QUANT_BLOCK = 256
 # Architectures whose GGUF stores q, k and v as one fused attn_qkv matrix.
 _FUSED_QKV_FAMILIES = ("phi", "phi3")
 
-# Verification thresholds, measured on the demo model (4 prompts x 32 greedy steps, against the
-# original weights): f16 against fp16-rounded PyTorch reproduces greedy ids with max |dlogit|
-# 1.9e-3 (ggml rounds activations to fp16 and tabulates GELU); q8_0 correlation 0.99984, top-1
-# 0.94-0.98; q4_k_m 0.990, 0.72-0.90; q4_0 0.984, 0.64-0.74. An unrelated model scores ~0.
-_EXACT_F16 = Thresholds(
-    exact=True, min_correlation=0.9999, min_top1=0.97, min_top5_overlap=0.95, max_abs_logit_diff=0.02, reference="fp16-weights"
-)
-_Q8_0 = Thresholds(exact=False, min_correlation=0.999, min_top1=0.85, min_top5_overlap=0.85)
-_Q4_K_M = Thresholds(exact=False, min_correlation=0.97, min_top1=0.55, min_top5_overlap=0.60)
-_Q4_0 = Thresholds(exact=False, min_correlation=0.95, min_top1=0.50, min_top5_overlap=0.55)
+# Verification judges runtime fidelity for every format alike: llama.cpp against PyTorch running the
+# GGUF's own dequantized weights (checks.py), so no floor depends on what the weights are. llama.cpp
+# may differ by NOISE_FACTOR times what rounding activations as its kernels do moves PyTorch's logits
+# (activations.py): its own rounding is another draw of that noise. Measured on the demo model, rms
+# |dlogit| is 1.00x the emulation's for q8_0, q4_0 and q4_k_m and 1.27x for f16 (the fp16 KV cache
+# adds its own), the largest 1.01-1.10x and 1.38x; a misread file (16 rotary dimensions where the
+# model has 32) gives 4.5x (q4_k_m) to 175x (f16) rms, 6.5x to 317x largest. 3x lies between. What
+# quantization costs is reported, not judged, unless the user sets a floor (--max-quant-kl,
+# --min-quant-top1).
+NOISE_FACTOR = 3.0
+_FIDELITY = Thresholds(exact=False, reference="artifact", fidelity_noise_factor=NOISE_FACTOR)
 
 
 def _output_matrix_bits(spec: ModelSpec) -> float:
@@ -138,10 +139,10 @@ class LlamaCppRuntime(Runtime):
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         return {
-            "f16": QuantFormat("f16", "float16 GGUF from convert_hf_to_gguf.py", 16, 32, quality=90, check=_EXACT_F16),
+            "f16": QuantFormat("f16", "float16 GGUF from convert_hf_to_gguf.py", 16, 32, quality=90, check=_FIDELITY),
             "q8_0": QuantFormat(
                 "q8_0", "Q8_0: int8 blocks of 32 with fp16 scales", Q8_0_BITS, 32, quality=75,
-                requires=_needs_q_block_rows, check=_Q8_0,
+                requires=_needs_q_block_rows, check=_FIDELITY,
             ),
             "q4_k_m": QuantFormat(
                 "q4_k_m",
@@ -151,7 +152,7 @@ class LlamaCppRuntime(Runtime):
                 quality=50,
                 role_bits=_q4_k_m_bits,
                 requires=_needs_k_quant_rows,
-                check=_Q4_K_M,
+                check=_FIDELITY,
             ),
             "q4_0": QuantFormat(
                 "q4_0",
@@ -161,7 +162,7 @@ class LlamaCppRuntime(Runtime):
                 quality=40,
                 role_bits=_q4_0_bits,
                 requires=_needs_q_block_rows,
-                check=_Q4_0,
+                check=_FIDELITY,
             ),
         }
 

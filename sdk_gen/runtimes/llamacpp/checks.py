@@ -1,4 +1,9 @@
-"""Host verification of GGUF files with llama_cpp.Llama (runs in the verification child process)."""
+"""Host verification of GGUF files with llama_cpp.Llama (runs in the verification child process).
+
+Runtime fidelity: llama.cpp against PyTorch running the GGUF's own weights (dequantize.py), within
+the rounding llama.cpp's kernels explain (activations.py). Quantization cost: those weights against
+the original ones, both in PyTorch. The two references are loaded one after the other, never together.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sdk_gen.hashing import sha256_file
+from sdk_gen.runtimes.llamacpp.dequantize import GgufWeights
 from sdk_gen.runtimes.llamacpp.loading import use_mmap
 from sdk_gen.units import MIB
 from sdk_gen.verify import (
     GREEDY_STEPS,
+    VERIFICATION_TEXT_TOKENS,
+    GreedyRun,
     PromptResult,
     StopRule,
     VerificationResult,
     apply_thresholds,
     compare_ids,
+    fidelity_figures,
     logit_figures,
+    quant_cost,
     reference_for,
+    verification_text,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +103,8 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     import llama_cpp
 
     thresholds = job.quant.check
-    reference = reference_for(job, thresholds.reference)
+    weights = GgufWeights(artifact, sha256_file(artifact))
+    reference = reference_for(job, "artifact", weights)
     log = LlamaLog()
     llm = open_model(artifact, job.context, job.quant.name)
     vocab = llm._model.vocab
@@ -100,7 +113,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
 
     prompts = reference.prompts()
     results: list[PromptResult] = []
-    sequences: list[list[int]] = []
+    runs: list[GreedyRun] = []
     tokenizer_ok = True
     for prompt in prompts:
         prompt_ids = reference.encode(prompt)
@@ -109,8 +122,24 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
         got_ids = greedy(llm, prompt_ids, GREEDY_STEPS, stop)
         matched, divergence = compare_ids(ref_ids, got_ids)
         results.append(PromptResult(prompt, len(ref_ids), matched, divergence, reference.decode(ref_ids), reference.decode(got_ids)))
-        sequences.append(prompt_ids + ref_ids)
-    figures = logit_figures([reference.logits(seq) for seq in sequences], [logits(llm, seq) for seq in sequences])
+        runs.append(GreedyRun(prompt_ids, ref_ids, got_ids, divergence))
+    # The shipped text, within the context llama.cpp was opened with: it is run by both sides too.
+    text_ids = reference.encode(verification_text())[: min(VERIFICATION_TEXT_TOKENS, job.context)]
+    sequences = [run.prompt_ids + run.reference_ids for run in runs] + [text_ids]
+
+    artifact_rows = [logits(llm, seq) for seq in sequences]
+    reference_rows = [reference.logits(seq) for seq in sequences]
+    rounded_rows = [reference.rounded_logits(seq) for seq in sequences]
+    fidelity = fidelity_figures(reference_rows, rounded_rows, artifact_rows, runs, thresholds.fidelity_noise_factor)
+    figures = logit_figures(reference_rows, artifact_rows)
+    # The cost is asked on the prompts and the text alone, which no format changes: the original
+    # model's answers, cached, serve every format of this model.
+    costed = [run.prompt_ids for run in runs] + [text_ids]
+    artifact_cost_rows = [reference.logits(seq) for seq in costed]
+    reference.release()  # the original model loads next: one float32 model at a time
+    original = reference_for(job, "original")
+    cost = quant_cost([original.logits(seq) for seq in costed], artifact_cost_rows, text_ids)
+    original.release()
 
     notes = []
     kv_bytes = log.mib(r"llama_kv_cache: size = +([0-9.]+) MiB")
@@ -122,13 +151,15 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     result = VerificationResult(
         runtime=f"llama_cpp.Llama {version('llama-cpp-python')} (CPU, {HOST_THREADS} threads)",
         artifact=artifact.name,
-        reference=f"PyTorch {reference.model_class} ({thresholds.reference} weights, float32 compute)",
+        reference=f"PyTorch {reference.model_class} (the GGUF's own weights, dequantized; float32 compute)",
         thresholds=thresholds,
         prompts=results,
         logits=figures,
         checks={"tokenizer_parity": tokenizer_ok},
         notes=notes,
         measured={"kv_cache_bytes": kv_bytes, "compute_buffer_bytes": compute_bytes},
+        fidelity=fidelity,
+        cost=cost,
     )
     apply_thresholds(result)
     return result
