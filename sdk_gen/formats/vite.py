@@ -10,7 +10,6 @@ from typing import Any
 
 from sdk_gen.errors import BadInput
 from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, slug
-from sdk_gen.runtimes.llamacpp.split import WEB_SHARD_LIMIT_BYTES, cached_split
 from sdk_gen.units import GIB
 
 
@@ -42,15 +41,10 @@ def check_package_name(name: str) -> str:
     return name
 
 
-# ProjectOptions.extra key: the largest file the project ships, in bytes (at most, and by default,
-# WEB_SHARD_LIMIT_BYTES). A smaller one makes even a small GGUF ship split: tests use it to run the
-# split path on the tiny demo model.
+# ProjectOptions.extra key: the largest model file the project ships, in bytes (at most, and by
+# default, what the engine's runtime can read: EngineTarget.max_model_file_bytes). A smaller one
+# makes even a small model ship split: tests use it to run the split path on the tiny demo model.
 SHARD_LIMIT_OPTION = "shard_limit_bytes"
-
-
-def shard_limit(options: ProjectOptions) -> int:
-    """The largest model file the project may ship, from its (validated) options."""
-    return options.extra.get(SHARD_LIMIT_OPTION, WEB_SHARD_LIMIT_BYTES)
 
 
 def check_web_extra(extra: dict[str, Any]) -> dict[str, Any]:
@@ -60,8 +54,8 @@ def check_web_extra(extra: dict[str, Any]) -> dict[str, Any]:
     if SHARD_LIMIT_OPTION not in extra:
         return {}
     limit = extra[SHARD_LIMIT_OPTION]
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= WEB_SHARD_LIMIT_BYTES:
-        raise BadInput(f"{SHARD_LIMIT_OPTION} must be a whole number of bytes from 1 to {WEB_SHARD_LIMIT_BYTES}, not {limit!r}")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        raise BadInput(f"{SHARD_LIMIT_OPTION} must be a positive whole number of bytes, not {limit!r}")
     return {SHARD_LIMIT_OPTION: limit}
 
 
@@ -83,15 +77,19 @@ class ViteFormat(ProjectFormat):
 
     def model_parts(self, generation: Generation) -> list:
         """The files the model ships as (sdk_gen.cache.CachedArtifact), in load order: the artifact
-        itself, or, when it is a GGUF larger than one file may be, its shards in llama.cpp's
-        split-GGUF layout (what llama.cpp, so wllama, loads as one model). Split once, then reused
-        from the artifact's cache entry."""
+        itself, or, when it is larger than the engine's runtime can read in one file, the pieces of
+        the runtime's own split layout (a split GGUF for wllama). Split once, then reused from the
+        artifact's cache entry."""
         artifact = generation.conversion.artifact
-        limit = shard_limit(generation.options)
-        # Other formats have no split layout their runtimes read: they ship whole.
-        if artifact.bytes <= limit or generation.conversion.job.artifact_format != "gguf":
+        limit = self.shard_limit(generation)
+        if limit is None or artifact.bytes <= limit:
             return [artifact]
-        return cached_split(artifact, limit)
+        return generation.engine.target(self.key).split_model(artifact, limit)
+
+    def shard_limit(self, generation: Generation) -> int | None:
+        """The size above which the model ships split; None when its engine ships it whole."""
+        target = generation.engine.target(self.key)
+        return target.model_file_limit(generation.options.extra.get(SHARD_LIMIT_OPTION)) if target else None
 
     def model_destinations(self, generation: Generation) -> list[Path]:
         (whole,) = super().model_destinations(generation)
@@ -122,7 +120,7 @@ class ViteFormat(ProjectFormat):
         context.update(
             model_files=[{"file_name": part.path.name, "bytes": part.bytes, "sha256": part.sha256} for part in parts],
             model_split=len(parts) > 1,
-            shard_limit_bytes=shard_limit(generation.options),
+            shard_limit_bytes=self.shard_limit(generation),
             project_slug=generation.options.app_id,
             engine={**asdict(engine), "libraries": [asdict(library) for library in engine.libraries],
                     "runtime_version": runtime_version},

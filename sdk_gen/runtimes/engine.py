@@ -64,11 +64,23 @@ class EngineTarget:
     host_smoke_test: bool = False
     # Can CI run the app on an emulator or simulator at all (GPU-only runtimes cannot)?
     runs_on_emulator: bool = True
+    # The largest model file the runtime can read (0: any size), and how the runtime's own split
+    # layout cuts a larger artifact: (cached artifact, largest file in bytes) -> its files, in load
+    # order. An engine without a split ships every artifact whole.
+    max_model_file_bytes: int = 0
+    split_model: Callable[[Any, int], list] | None = None
     # The web: does the engine compute on WebGPU? Its tests then start Chromium with a WebGPU
     # adapter (SwiftShader's, in software, on CI machines without a GPU).
     needs_webgpu: bool = False
     # Build versions of the project format this engine needs changed (e.g. an older Kotlin).
     version_overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def model_file_limit(self, forced: int | None = None) -> int | None:
+        """The size above which the artifact ships split (``forced`` lowers it, for tests), or None
+        when it always ships whole."""
+        if self.split_model is None:
+            return None
+        return min(forced, self.max_model_file_bytes or forced) if forced else self.max_model_file_bytes or None
 
     def uses(self, kind: str) -> bool:
         """Does the engine bring a library of this kind ("maven", "swiftpm", "pod", "xcframework")?"""

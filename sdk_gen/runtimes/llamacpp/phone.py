@@ -11,6 +11,7 @@ from sdk_gen.runtimes.base import MemoryTraits
 from sdk_gen.runtimes.engine import EngineTarget, Library, PhoneEngine, builtin_overlay
 from sdk_gen.runtimes.llamacpp import toolchain
 from sdk_gen.runtimes.llamacpp.loading import use_mmap
+from sdk_gen.runtimes.llamacpp.split import WEB_SHARD_LIMIT_BYTES, cached_split
 
 
 def project_settings(quant: str) -> dict:
@@ -107,6 +108,9 @@ WLLAMA = PhoneEngine(
             libraries=(Library("npm", "@wllama/wllama", pins.WLLAMA, alias="wllama",
                                note="llama.cpp in WebAssembly; greedy ids equal llama_cpp.Llama's with flash attention"),),
             runtime_version=pins.WLLAMA,
+            # A larger GGUF ships as shards in llama.cpp's split layout, which wllama loads as one model.
+            max_model_file_bytes=WEB_SHARD_LIMIT_BYTES,
+            split_model=cached_split,
         ),
     ),
 )
