@@ -232,6 +232,11 @@ def test_the_project_ships_the_shards_and_names_each_with_its_size_and_sha256(pr
     assert all(f"`{f['file_name']}` | {f['bytes']} | `{f['sha256']}`" in readme for f in files)
     report = json.loads((root / "sdkgen-report.json").read_text())
     assert {f"public/models/{name}" for name in names} <= set(report["project"]["files"])
+    import tomllib
+
+    recorded = tomllib.loads((root / "sdkgen.toml").read_text())["artifact"]
+    assert recorded["sha256"] == artifact.sha256
+    assert [{"file_name": r["file"], "bytes": r["bytes"], "sha256": r["sha256"]} for r in recorded["shards"]] == files
     # The memory gate checks the whole model (its weights, and every shard held while loading), not one file.
     rows = {row.key: row.bytes for row in project.generation.budget.rows()}
     assert rows["weights"] == artifact.bytes and rows["load_copy"] >= artifact.bytes
