@@ -242,6 +242,27 @@ def test_the_chat_page_after_a_reply(project, site, tmp_path):
     assert spread > 5, "the screenshot is blank"
 
 
+def test_retry_writes_the_last_reply_again_in_its_place(project, site):
+    _, first, retried = drive(project.path, site, [
+        {"do": "ui-load"},
+        {"do": "ui-send", "message": "Hello", "maxTokens": 12, "greedy": True},
+        {"do": "evaluate", "expression": """(async () => {
+            const before = Number(document.body.dataset.replies);
+            document.getElementById('retry').click();
+            while (Number(document.body.dataset.replies) === before || document.body.dataset.state !== 'ready') {
+                await new Promise((done) => setTimeout(done, 50));
+            }
+            const items = [...document.querySelectorAll('#messages li')];
+            return { items: items.length, reply: items.at(-1).querySelector('.text').textContent,
+                     turns: window.sdkgen.engine.messages.map((m) => m.role) };
+        })()"""},
+    ])
+    assert first["reply"] and retried["ok"], retried
+    # One exchange on the screen and in the conversation, not two; greedy, so the same reply again.
+    assert retried["value"]["items"] == 2 and retried["value"]["turns"] == ["user", "assistant"], retried
+    assert retried["value"]["reply"] == first["reply"]
+
+
 @pytest.mark.slow
 def test_the_generated_playwright_test_passes(project, built):
     done = subprocess.run([_need("npx"), "playwright", "test"], cwd=project.path, capture_output=True, text=True, timeout=900,

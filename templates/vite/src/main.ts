@@ -51,6 +51,8 @@ const llm = new OnDeviceLlm();
 let engine: LlmEngine | null = null;
 let reply: AbortController | null = null;
 let lastMessage: string | null = null;
+// Did the last message's reply join the conversation? (A failed one did not.)
+let lastTurnKept = false;
 
 function setState(state: AppState): void {
   document.body.dataset.state = state;
@@ -129,6 +131,7 @@ function addMessage(role: 'user' | 'assistant' | 'error', text: string): HTMLEle
 async function send(message: string): Promise<void> {
   if (!engine || !message.trim()) return;
   lastMessage = message;
+  lastTurnKept = false;
   addMessage('user', message);
   const body = addMessage('assistant', '');
   reply = new AbortController();
@@ -148,6 +151,7 @@ async function send(message: string): Promise<void> {
     const stopped = result.finishReason === 'cancelled' ? ' (stopped)' : '';
     ui.stats.textContent = `${result.tokenCount} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s${stopped}`;
     document.body.dataset.lastFinish = result.finishReason;
+    lastTurnKept = true;
   } catch (error) {
     body.parentElement?.classList.replace('assistant', 'error');
     body.textContent = describe(error);
@@ -179,8 +183,15 @@ ui.stop.addEventListener('click', () => reply?.abort());
 document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape' && reply) reply.abort();
 });
-ui.retry.addEventListener('click', () => {
-  if (lastMessage !== null) void send(lastMessage);
+// Retry writes the last reply again in its place: the last turn leaves the conversation (and the
+// screen) first, so the model answers the same conversation as before.
+ui.retry.addEventListener('click', async () => {
+  if (!engine || lastMessage === null) return;
+  const message = lastTurnKept ? await engine.undoLastTurn() : lastMessage;
+  if (message === null) return;
+  ui.messages.lastElementChild?.remove(); // the reply (or its error)
+  ui.messages.lastElementChild?.remove(); // the message
+  void send(message);
 });
 ui.newChat.addEventListener('click', async () => {
   await engine?.reset();

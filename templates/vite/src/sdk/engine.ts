@@ -98,6 +98,12 @@ export interface LlmEngine {
   /** The next user message of the conversation; the reply (even a stopped one) is kept in it. */
   chat(message: string, options?: GenerateOptions): Promise<Generation>;
 
+  /**
+   * Takes the last turn back out of the conversation (the user's message and the reply to it) and
+   * returns that message, to be sent again (the app's Retry); null when there is no turn.
+   */
+  undoLastTurn(): Promise<string | null>;
+
   /** Forgets the conversation (a new chat). */
   reset(): Promise<void>;
 
