@@ -9,7 +9,8 @@ For every runtime x demo size x quantization it runs, each in a fresh process as
   cold    `sdkgen convert --no-verify --profile P` with an empty cache (inspect, hash, convert, cache, output)
   hit     the same command again (a cache hit)
   run     bench/host_run.py: the host runtime loads the artifact and decodes 32 tokens
-and prints one row per artifact. Figures only: nothing here asserts on time; bench/README.md
+and prints one row per artifact; then the browser rows (bench/web_memory.py: a Chromium tab with the
+model loaded by the generated `sdkgen web` app, per web engine and demo size). Figures only: nothing here asserts on time; bench/README.md
 explains each column and its target.
 """
 
@@ -31,6 +32,8 @@ sys.path.insert(0, str(REPO))
 from sdk_gen.model import inspect_model  # noqa: E402
 from sdk_gen.model.demo import DEMO_SIZES, write_demo_model  # noqa: E402
 from sdk_gen.units import MIB  # noqa: E402
+
+import web_memory  # noqa: E402  (bench/web_memory.py, beside this script)
 
 NOMINAL_BITS = {"f32": 32, "f16": 16, "int8": 8, "int4": 4, "q8_0": 8, "q4_0": 4, "q4_k_m": 4}
 QUANTS = {"litert": ["f32", "f16", "int8", "int4"], "llamacpp": ["f16", "q8_0", "q4_k_m", "q4_0"]}
@@ -101,7 +104,7 @@ def raw_llamacpp(model: Path, quant: str, context: int, workdir: Path) -> float:
 
     request = {
         "llama_dir": str(llama_cpp_dir()), "model": str(model), "out": str(workdir / f"raw-{quant}.gguf"),
-        "quant": quant, "pre_tokenizer": "gpt-2", "threads": 2,
+        "quant": quant, "pre_tokenizer": "gpt-2", "threads": 2, "checkpoint_dtype": "float32",  # the demo is float32
     }
     return timed([sys.executable, "-m", "sdk_gen.runtimes.llamacpp.convert", json.dumps(request)])
 
@@ -163,8 +166,11 @@ def main(argv: list[str] | None = None, runtimes: list[str] | None = None, sizes
     parser.add_argument("--quant", nargs="*", default=None, help="default: each runtime's four formats")
     parser.add_argument("--context", type=int, default=256)
     parser.add_argument("--profile", default="pixel8", help="the device the plan's memory figures are for")
+    parser.add_argument("--browser", nargs="*", default=None, choices=sorted(web_memory.ENGINES),
+                        help="web engines for the browser rows (default: all; none: --browser with no name)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
+    browsers = sorted(web_memory.ENGINES) if args.browser is None else args.browser
 
     widths = [8, 7, 6, 6, 6, 8, 5, 8, 7, 6, 8, 8, 8, 9, 7]
     print(f"context {args.context}, profile {args.profile}, {os.cpu_count()} CPU cores")
@@ -185,8 +191,10 @@ def main(argv: list[str] | None = None, runtimes: list[str] | None = None, sizes
                     rows.append(row)
                     print_row(row.cells(), widths)
     print("targets: cold/raw <= 1.05, hit/cold <= 2%, meas/pred within 0.90-1.10")
+    browser_rows = [web_memory.print_table(engine, args.size) for engine in browsers]
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        args.json.write_text(json.dumps({"artifacts": [asdict(r) for r in rows],
+                                         "browser": [row for table in browser_rows for row in table]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -284,7 +284,7 @@ def test_the_tab_budget_counts_the_renderer_and_the_fetched_copy(demo_model):
 
     plan = json.loads(run_cli("plan", "--model", str(demo_model), "--profile", "chrome-desktop", "--json").stdout)
     budget = plan["budget"] if "weights_bytes" in plan["budget"] else plan["budget"]["predicted"]
-    assert plan["plan"]["runtime"] == "llamacpp"  # the one runtime with a web engine
+    assert plan["plan"]["runtime"] == "llamacpp"  # auto takes wllama; MediaPipe on WebGPU is asked for
     assert budget["load_copy_bytes"] == budget["weights_bytes"]  # the fetched file, held while wllama reads it
     assert budget["overhead_bytes"] == 540 * MIB
     assert budget["budget_bytes"] == int(4.5 * GIB)
