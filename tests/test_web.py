@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -209,6 +210,81 @@ def test_a_tampered_model_is_refused_and_not_kept(project, built, tmp_path):
     assert prepared["prepared"] is False and prepared["error"]["name"] == "ModelIntegrityError", prepared
     assert "LOADING" not in prepared["stages"]
     assert stored["bytes"] is None
+
+
+class _DroppingRangeSite(_IsolatedSite):
+    """Serves the model with byte ranges (206, as static hosts do); the first request for it gets
+    the headers of the whole file and then only ``cut`` bytes before the connection drops."""
+
+    model_path = ""
+    cut = 0
+    requests: list = []
+
+    def do_GET(self):
+        if self.path.split("?")[0] != self.model_path:
+            return super().do_GET()
+        data = (Path(self.directory) / self.model_path.lstrip("/")).read_bytes()
+        wanted = self.headers.get("Range")
+        type(self).requests.append(wanted)
+        start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
+        self.send_response(206 if wanted else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data) - start))
+        if wanted:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        if len(type(self).requests) == 1:
+            self.wfile.write(data[: self.cut])
+            self.wfile.flush()
+            time.sleep(1.0)  # the page reads what was sent before the connection drops
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(data[start:])
+
+
+def test_an_interrupted_download_continues_from_the_bytes_it_kept(project, built):
+    name = project.generation.conversion.job.artifact_name
+    size = project.conversion.artifact.bytes
+    site = type("Site", (_DroppingRangeSite,), {"model_path": f"/models/{name}", "cut": size // 2, "requests": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(site, directory=str(built)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dropped, kept, resumed = drive(project.path, f"http://127.0.0.1:{server.server_port}/", [
+            {"do": "prepare", "storage": "opfs"},
+            {"do": "stored"},
+            {"do": "prepare", "storage": "opfs"},
+        ])
+    finally:
+        server.shutdown()
+    assert dropped["prepared"] is False and dropped["error"]["name"] == "DownloadError", dropped
+    # What reached the page before the drop (the network stack may hold back the last chunks) is kept.
+    assert 0 < kept["bytes"] <= size // 2, kept
+    assert resumed["prepared"] is True and resumed["sha256"] == project.conversion.artifact.sha256, resumed
+    assert site.requests == [None, f"bytes={kept['bytes']}-"]  # the second request asks only for the rest
+
+
+def test_kept_bytes_that_were_changed_fail_the_check_and_the_next_try_starts_afresh(project, built):
+    name = project.generation.conversion.job.artifact_name
+    size = project.conversion.artifact.bytes
+    site = type("Site", (_DroppingRangeSite,), {"model_path": f"/models/{name}", "cut": size // 2, "requests": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(site, directory=str(built)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dropped, _, refused, fresh = drive(project.path, f"http://127.0.0.1:{server.server_port}/", [
+            {"do": "prepare", "storage": "opfs"},
+            {"do": "tamper", "byte": 100},  # the kept half, changed on disk
+            {"do": "prepare", "storage": "opfs"},
+            {"do": "prepare", "storage": "opfs"},
+        ])
+    finally:
+        server.shutdown()
+    assert dropped["error"]["name"] == "DownloadError", dropped
+    # The continued file is checked whole: the changed byte fails it, it is deleted, never loaded ...
+    assert refused["prepared"] is False and refused["error"]["name"] == "ModelIntegrityError", refused
+    assert "LOADING" not in refused["stages"]
+    # ... and the next try downloads it all again.
+    assert fresh["prepared"] is True and site.requests[1].startswith("bytes=") and site.requests[2] is None, site.requests
 
 
 def test_the_memory_gate_refuses_before_any_download(project, site):

@@ -2,7 +2,8 @@
 // one) fetched once with progress, checked (exact size and SHA-256), kept in the Origin Private
 // File System (or the Cache API where there is none), and handed to the runtime as disk-backed
 // Blobs. A file that fails the check is deleted and never loaded; the files already verified are
-// kept, so an interrupted or refused download resumes with the first file still missing.
+// kept, so an interrupted or refused download resumes with the first file still missing, and in
+// OPFS from the first byte still missing (an HTTP Range request, where the server honours it).
 import { DownloadError, ModelIntegrityError } from './errors';
 import { ModelInfo, type ModelFileInfo } from './modelInfo';
 
@@ -264,6 +265,7 @@ export class ModelStore {
     onHashed: (hashedBytes: number) => void,
   ): Promise<string | null> {
     const { sizeBytes, sha256 } = file;
+    if (storage === 'opfs' && stored.size < sizeBytes) return null; // an interrupted download: resumed
     if (stored.size !== sizeBytes) {
       await this.deleteFile(file);
       return null;
@@ -307,9 +309,13 @@ export class ModelStore {
   ): Promise<VerifiedFile> {
     const { sizeBytes, sha256, fileName } = file;
     if (signal?.aborted) throw abortError(signal, url);
+    // What an interrupted download left in OPFS (never verified: checked with the rest at the end).
+    const kept = storage === 'opfs' ? await this.storedFile(file) : null;
+    const keptBytes = kept && kept.size < sizeBytes ? kept.size : 0;
     let response: Response;
     try {
-      response = await fetch(url, { signal, cache: 'no-store' });
+      const headers: HeadersInit = keptBytes > 0 ? { Range: `bytes=${keptBytes}-` } : {};
+      response = await fetch(url, { signal, cache: 'no-store', headers });
     } catch (error) {
       if (signal?.aborted) throw abortError(signal, url);
       throw new DownloadError(`Could not fetch the model from ${url}: ${String(error)}`, url, null, { cause: error });
@@ -318,9 +324,20 @@ export class ModelStore {
       throw new DownloadError(`Fetching the model from ${url} failed: HTTP ${response.status}.`, url, response.status);
     }
 
+    // A 206 that starts where the kept bytes end continues them; anything else starts afresh.
+    const resumeFrom = response.status === 206 && contentRangeStart(response) === keptBytes ? keptBytes : 0;
+    if (response.status === 206 && resumeFrom === 0) {
+      throw new DownloadError(`Fetching the model from ${url} returned a range it was not asked for.`, url, 206);
+    }
+
     // Count (and, for big files, hash) the bytes as they stream past.
     const hasher = sizeBytes >= STREAMING_HASH_FROM_BYTES ? await streamingSha256() : null;
-    let loaded = 0;
+    if (hasher && kept && resumeFrom > 0) {
+      // The streaming hash starts with the bytes already kept.
+      const reader = kept.slice(0, resumeFrom).stream().getReader();
+      for (let part = await reader.read(); !part.done; part = await reader.read()) hasher.update(part.value);
+    }
+    let loaded = resumeFrom;
     const counted = response.body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
@@ -339,9 +356,19 @@ export class ModelStore {
     let blob: Blob;
     try {
       if (storage === 'opfs') {
-        await this.deleteFile(file);
+        if (resumeFrom === 0) await this.deleteFile(file);
         const handle = await (await this.opfsFolder()).getFileHandle(fileName, { create: true });
-        await counted.pipeTo(await handle.createWritable());
+        const writable = await handle.createWritable({ keepExistingData: resumeFrom > 0 });
+        if (resumeFrom > 0) await writable.seek(resumeFrom);
+        try {
+          // The writable is not aborted when the download fails: closing it below writes what
+          // arrived into the file (an OPFS writable reaches its file only when closed), so a
+          // dropped connection or Stop keeps it for the next attempt. (A tab closed mid-download
+          // keeps nothing of that attempt.)
+          await counted.pipeTo(writable, { preventAbort: true, preventClose: true });
+        } finally {
+          await writable.close();
+        }
         blob = await handle.getFile(); // disk-backed: the runtime reads it in slices
       } else {
         // The browser builds this Blob from the stream. (A Blob built in JavaScript from a large
@@ -349,7 +376,9 @@ export class ModelStore {
         blob = await new Response(counted).blob();
       }
     } catch (error) {
-      await this.deleteFile(file);
+      // Too many bytes is a wrong file; anything else (a dropped connection, Stop) keeps in OPFS
+      // what arrived, for the next attempt to continue.
+      if (loaded > sizeBytes || storage !== 'opfs') await this.deleteFile(file);
       if (signal?.aborted) throw abortError(signal, url);
       if (loaded > sizeBytes) throw new ModelIntegrityError(fileName, sizeBytes, loaded, sha256, null);
       throw new DownloadError(`Downloading the model from ${url} failed: ${String(error)}`, url, null, { cause: error });
@@ -390,6 +419,12 @@ export class ModelStore {
       throw new DownloadError(`Not enough browser storage for the model (${storage}): ${needed} bytes needed, ${free} free.`, url);
     }
   }
+}
+
+/** The first byte a 206 response carries ("Content-Range: bytes 100-199/200"), or null. */
+function contentRangeStart(response: Response): number | null {
+  const match = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('Content-Range') ?? '');
+  return match ? Number(match[1]) : null;
 }
 
 function markerText(file: File, sha256: string): string {
