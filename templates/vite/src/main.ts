@@ -99,6 +99,8 @@ async function prepare(allowInsufficientMemory = false): Promise<LlmEngine | nul
       ui.stage.textContent = 'Not enough memory';
       ui.memoryMessage.textContent = error.message;
       setState('memory-refused');
+      // Larger than any WebAssembly heap: loading anyway cannot work, so it is not offered.
+      ui.loadAnyway.hidden = error.decision.kind === 'exceeds-wasm-heap';
     } else {
       ui.stage.textContent = 'The model could not be loaded';
       ui.loadErrorMessage.textContent = describe(error);

@@ -320,6 +320,13 @@ export class ModelStore {
       if (signal?.aborted) throw abortError(signal, url);
       throw new DownloadError(`Could not fetch the model from ${url}: ${String(error)}`, url, null, { cause: error });
     }
+    if (keptBytes > 0 && (response.status === 416 || (response.status === 206 && contentRangeStart(response) !== keptBytes))) {
+      // The server cannot continue the kept bytes (the file changed, or it miscounts): they go,
+      // and the file is fetched whole.
+      await response.body?.cancel().catch(() => undefined);
+      await this.deleteFile(file);
+      return this.download(file, url, storage, onDownloaded, onVerified, signal);
+    }
     if (!response.ok || !response.body) {
       throw new DownloadError(`Fetching the model from ${url} failed: HTTP ${response.status}.`, url, response.status);
     }
@@ -331,7 +338,13 @@ export class ModelStore {
     }
 
     // Count (and, for big files, hash) the bytes as they stream past.
-    const hasher = sizeBytes >= STREAMING_HASH_FROM_BYTES ? await streamingSha256() : null;
+    let hasher: StreamingHash | null = null;
+    try {
+      hasher = sizeBytes >= STREAMING_HASH_FROM_BYTES ? await streamingSha256() : null;
+    } catch (error) {
+      // The hashing code is a chunk of this site, fetched on first use: the network failed.
+      throw new DownloadError(`Could not load the hashing code for ${fileName}: ${String(error)}`, url, null, { cause: error });
+    }
     if (hasher && kept && resumeFrom > 0) {
       // The streaming hash starts with the bytes already kept.
       const reader = kept.slice(0, resumeFrom).stream().getReader();
