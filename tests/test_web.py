@@ -347,6 +347,44 @@ def test_the_generated_playwright_test_passes(project, built):
     assert "passed" in done.stdout
 
 
+def test_a_bundled_model_too_large_for_git_goes_to_lfs(demo_model, tmp_path, cache_dir, monkeypatch, project):
+    import yaml
+
+    from sdk_gen.formats import vite
+
+    assert not (project.path / ".gitattributes").exists()  # the demo model is small: plain Git
+    monkeypatch.setattr(vite, "GIT_LARGE_FILE_BYTES", 1000)  # as if the demo were over GitHub's 50 MiB
+    conversion = ConversionRequest(model=str(demo_model), profile="chrome-desktop", runtime="llamacpp", quant="q8_0",
+                                   context=CONTEXT, cache_dir=cache_dir)
+    big = generate_project(ProjectRequest("web", conversion, ProjectOptions(app_id="big-chat"), tmp_path / "big")).path
+    assert (big / ".gitattributes").read_text().splitlines()[-1] == "public/models/** filter=lfs diff=lfs merge=lfs -text"
+    steps = yaml.safe_load((big / ".github/workflows/web.yml").read_text())["jobs"]["build-and-test"]["steps"]
+    assert steps[0] == {"uses": "actions/checkout@v4", "with": {"lfs": True}}
+    assert "git lfs install" in (big / "README.md").read_text()
+
+
+def test_a_file_over_the_streaming_threshold_is_hashed_as_it_streams(project, site):
+    """Above 64 MiB the SHA-256 comes from hash-wasm over the stream (constant memory), not from
+    SubtleCrypto's one-shot digest: the same digest as Python's."""
+    import hashlib
+
+    import numpy as np
+
+    size = 70 * 1024 * 1024
+    (hashed,) = drive(project.path, site, [{"do": "evaluate", "expression": f"""(async () => {{
+        const bytes = new Uint8Array({size});
+        for (let i = 0; i < bytes.length; i++) bytes[i] = i % 251;
+        const seen = [];
+        const digest = await window.sdkgen.sha256Hex(new Blob([bytes]), (n) => seen.push(n));
+        return {{ digest, threshold: window.sdkgen.STREAMING_HASH_FROM_BYTES, updates: seen.length }};
+    }})()"""}])
+    assert hashed["ok"], hashed
+    expected = hashlib.sha256((np.arange(size, dtype=np.int64) % 251).astype(np.uint8).tobytes()).hexdigest()
+    value = hashed["value"]
+    assert value["threshold"] < size and value["digest"] == expected
+    assert value["updates"] > 1  # streamed in chunks, with progress for each
+
+
 def test_a_site_serves_its_own_model_whatever_its_size():
     from sdk_gen.formats import get_format
 

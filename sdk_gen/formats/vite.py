@@ -10,7 +10,7 @@ from typing import Any
 
 from sdk_gen.errors import BadInput
 from sdk_gen.formats.base import Generation, ProjectFormat, ProjectOptions, slug
-from sdk_gen.units import GIB
+from sdk_gen.units import GIB, MIB
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ def check_package_name(name: str) -> str:
         )
     return name
 
+
+# A bundled model file above this size goes to Git LFS in the generated project: GitHub warns
+# about files over 50 MiB in a repository and refuses them over 100 MiB.
+GIT_LARGE_FILE_BYTES = 50 * MIB
 
 # ProjectOptions.extra key: the largest model file the project ships, in bytes (at most, and by
 # default, what the engine's runtime can read: EngineTarget.max_model_file_bytes). A smaller one
@@ -120,6 +124,8 @@ class ViteFormat(ProjectFormat):
         context.update(
             model_files=[{"file_name": part.path.name, "bytes": part.bytes, "sha256": part.sha256} for part in parts],
             model_split=len(parts) > 1,
+            # The project's CI checks the bundled model out with Git LFS when a file is that large.
+            models_in_lfs=generation.delivery == "bundled" and max(part.bytes for part in parts) > GIT_LARGE_FILE_BYTES,
             shard_limit_bytes=self.shard_limit(generation),
             project_slug=generation.options.app_id,
             engine={**asdict(engine), "libraries": [asdict(library) for library in engine.libraries],

@@ -50,10 +50,11 @@ export interface ModelSpec {
 }
 
 /**
- * crypto.subtle.digest needs the whole file in one buffer and fails near 2 GiB; above this size
- * the SHA-256 is computed while the bytes stream (hash-wasm, constant memory).
+ * crypto.subtle.digest needs the whole file in one buffer (fails near 2 GiB, and holds a copy of
+ * the model beside the runtime's while it runs); above this size the SHA-256 is computed while the
+ * bytes stream (hash-wasm, constant memory).
  */
-export const STREAMING_HASH_FROM_BYTES = 1024 ** 3;
+export const STREAMING_HASH_FROM_BYTES = 64 * 1024 ** 2;
 
 const FOLDER = 'sdkgen-models';
 
