@@ -237,13 +237,15 @@ export class ModelStore {
 
     // What an earlier visit (or an interrupted download) left: kept when it passes the check.
     const parts: (VerifiedFile | null)[] = [];
+    const kept: number[] = []; // bytes an interrupted download left, per missing file
     for (const [index, file] of files.entries()) {
       const stored = await this.storedFile(file);
+      if (stored && stored.size < file.sizeBytes && storage === 'opfs') kept.push(stored.size);
       const sha256 = stored ? await this.checkStored(file, stored, storage, progress('verify', index)) : null;
       parts.push(stored && sha256 ? { fileName: file.fileName, blob: stored, source: storage, sha256 } : null);
     }
     const missing = files.filter((_, index) => parts[index] === null);
-    if (missing.length > 0 && storage !== 'none') await this.makeRoom(storage, missing, urls[0]);
+    if (missing.length > 0 && storage !== 'none') await this.makeRoom(storage, missing, kept, urls[0]);
     for (const [index, file] of files.entries()) {
       parts[index] ??= await this.download(file, urls[index], storage, progress('download', index), progress('verify', index), signal);
     }
@@ -422,12 +424,15 @@ export class ModelStore {
   }
 
   /** Asks for persistent storage and checks the quota for the files still to download, before the first. */
-  private async makeRoom(storage: StorageKind, missing: readonly ModelFileInfo[], url: string): Promise<void> {
+  private async makeRoom(storage: StorageKind, missing: readonly ModelFileInfo[], kept: readonly number[], url: string): Promise<void> {
     await navigator.storage?.persist?.().catch(() => false);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     if (estimate?.quota === undefined) return;
-    const needed = missing.reduce((sum, file) => sum + file.sizeBytes, 0);
-    // A stored copy of a missing file failed its check and was deleted; nothing else is replaced.
+    // A stored copy of a missing file that failed its check was deleted; bytes kept from an
+    // interrupted download count as used already, but continuing one copies it first (an OPFS
+    // writer works on a copy until it closes), so the largest kept part is needed once more.
+    const keptBytes = kept.reduce((sum, bytes) => sum + bytes, 0);
+    const needed = missing.reduce((sum, file) => sum + file.sizeBytes, 0) - keptBytes + Math.max(0, ...kept);
     const free = estimate.quota - (estimate.usage ?? 0);
     if (free < needed) {
       throw new DownloadError(`Not enough browser storage for the model (${storage}): ${needed} bytes needed, ${free} free.`, url);
