@@ -38,6 +38,7 @@ from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import Superseded
 from sdk_gen.units import MIB, human_bytes
 from sdk_gen.verify import VERIFICATION_VERSION, QuantFloor, VerificationResult
+from sdk_gen.verification_memory import INTERPRETER_BYTES
 from sdk_gen.verify_worker import available_memory_bytes, run_verification
 
 # Bump when sdkgen changes how it drives a converter, so old cache entries stop matching.
@@ -286,23 +287,50 @@ def identify(job: ConversionJob, adapter: AdapterInfo | None, cache: ArtifactCac
 
 def predicted_conversion_bytes(job: ConversionJob) -> int | None:
     """The converter's peak memory for this job, where the runtime knows it (else None)."""
+    prediction = predicted_conversion_memory(job)
+    return None if prediction is None else prediction[0]
+
+
+def predicted_conversion_memory(job: ConversionJob) -> tuple[int, str] | None:
+    """(the converter's peak memory, how that figure is made), where the runtime knows it.
+
+    A converter that holds the model (LiteRT's export) scales with every parameter
+    (Runtime.conversion_bytes_per_param); one that streams tensor by tensor (llama.cpp's) scales
+    with the largest tensor it holds at once (``conversion_bytes_per_largest_tensor_param``), plus
+    the interpreter."""
     per_param = job.runtime.conversion_bytes_per_param
-    return None if per_param is None else int(per_param * job.spec.num_params)
+    if per_param is not None:
+        return int(per_param * job.spec.num_params), (
+            f"{per_param:g} bytes per parameter x {job.spec.num_params / 1e9:.2f}B parameters: {job.runtime.conversion_memory_note}"
+        )
+    per_tensor_param = getattr(job.runtime, "conversion_bytes_per_largest_tensor_param", None)
+    if per_tensor_param is None:
+        return None
+    spec = job.spec
+    largest = max(spec.params.embedding, spec.params.lm_head, spec.hidden_size * spec.intermediate_size)
+    return int(per_tensor_param * largest) + INTERPRETER_BYTES, (
+        f"{per_tensor_param:g} bytes per parameter of its largest tensor, {largest / 1e6:.0f}M, and the interpreter: "
+        f"{job.runtime.conversion_memory_note}"
+    )
 
 
-def check_conversion_memory(job: ConversionJob) -> None:
-    """Refuse, before it starts, a conversion this machine cannot hold: it would swap for minutes and
-    end in the out-of-memory killer. The line says what it needs and the ways out."""
-    needed = predicted_conversion_bytes(job)
-    if needed is None:
+def check_conversion_memory(job: ConversionJob, available: int | None = None) -> None:
+    """Refuse, before it starts, a conversion this machine cannot hold (``available``: its free
+    memory, read when not given): it would swap for minutes and end in the out-of-memory killer.
+    The line says what it needs and the ways out."""
+    prediction = predicted_conversion_memory(job)
+    if prediction is None:
         return
-    available = available_memory_bytes()
+    needed, what = prediction
+    available = available_memory_bytes() if available is None else available
     if needed > available:
+        streams = job.runtime.conversion_bytes_per_param is None
+        way_out = "convert on a machine with more memory" + (
+            "" if streams else ", or use --runtime llamacpp (its converter streams the weights)"
+        )
         raise DoesNotFit(
-            f"converting with {job.runtime.display_name} needs about {human_bytes(needed)} "
-            f"({job.runtime.conversion_bytes_per_param:g} bytes per parameter x {job.spec.num_params / 1e9:.2f}B parameters: "
-            f"{job.runtime.conversion_memory_note}) and this machine has {human_bytes(available)} available; "
-            "convert on a machine with more memory, or use --runtime llamacpp (its converter streams the weights)"
+            f"converting with {job.runtime.display_name} needs about {human_bytes(needed)} ({what}) and this machine "
+            f"has {human_bytes(available)} available; {way_out}"
         )
 
 

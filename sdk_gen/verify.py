@@ -21,6 +21,12 @@ verification answers two separate questions:
   held to a floor only when the user sets one (QuantFloor).
 
 Other formats pass when the logit figures clear thresholds set per format (QuantFormat.check).
+
+The reference holds the whole float32 model, or (``mode=LAYERWISE``, sdk_gen/layerwise.py) one
+decoder layer at a time, for models whose float32 copy does not fit the machine; which one is
+decided before the verification starts, from each stage's predicted peak memory
+(sdk_gen/verification_memory.py). The layer-by-layer reference computes logits, not greedy
+decodes: llama.cpp's greedy tokens are then judged by teacher forcing (FidelityFigures.forced_*).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from typing import TYPE_CHECKING, ContextManager, Protocol, Sequence
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: `sdkgen` starts faster without it
+
+    from sdk_gen.layerwise import WeightSource
 
 # Fixed prompts: plain text, numbers and punctuation, and (when the model has one) a chat turn.
 PLAIN_PROMPTS = (
@@ -71,6 +79,10 @@ class ArtifactWeights(Protocol):
     def rounding(self, model) -> ContextManager:
         """While entered, ``model`` rounds its activations as the runtime's kernels do."""
 
+    def layer_source(self, original: "WeightSource") -> "WeightSource":
+        """These weights one tensor at a time, for the layer-by-layer reference (``original``:
+        the checkpoint, for anything the artifact dropped that PyTorch still computes)."""
+
 
 @dataclass
 class LogitFigures:
@@ -106,6 +118,11 @@ class FidelityFigures:
     decisive_top1_agreement: float
     greedy_divergences: int  # greedy runs that parted from PyTorch's
     greedy_divergences_at_ties: int  # ...of which at a position where the two tokens were within tolerance
+    # Teacher forcing (PyTorch's logits over the runtime's own greedy tokens): every generated
+    # position is judged, not only each run's first parting. Zero when PyTorch decoded on its own.
+    forced_positions: int = 0
+    forced_disagreements: int = 0  # positions where the runtime's token is not PyTorch's top token
+    forced_disagreements_at_ties: int = 0  # ...of which within the tolerance of it
 
 
 @dataclass
@@ -246,7 +263,7 @@ class VerificationResult:
 
 
 # Bump when what a verification checks or how it judges changes: older records stop being reused.
-VERIFICATION_VERSION = 2
+VERIFICATION_VERSION = 3
 
 # The plain text whose perplexity the quantization cost reports (package data, sdkgen's own words),
 # and at most how many of its tokens are used (the runtime runs it within the job's context too).
@@ -303,19 +320,35 @@ class ReferenceCache:
         self._write(path, lambda f: f.write(json.dumps(ids).encode()))
         return ids
 
-    def logits(self, request: dict, compute) -> "np.ndarray":
+    def peek_logits(self, request: dict) -> "np.ndarray | None":
+        """The cached logits for ``request``, or None."""
         import numpy as np
 
-        path = self._path("logits", request, ".npy")
         try:
-            rows = np.load(path, allow_pickle=False)
+            rows = np.load(self._path("logits", request, ".npy"), allow_pickle=False)
             if rows.shape[0] == len(request["ids"]):
                 return rows
         except (OSError, ValueError):
             pass
+        return None
+
+    def logits(self, request: dict, compute) -> "np.ndarray":
+        import numpy as np
+
+        path = self._path("logits", request, ".npy")
+        rows = self.peek_logits(request)
+        if rows is not None:
+            return rows
         rows = compute()
         self._write(path, lambda f: np.save(f, rows, allow_pickle=False))
         return rows
+
+
+# How the reference holds the model: all of it in float32, or one weight-holding unit at a time
+# (sdk_gen/layerwise.py: for models whose float32 copy does not fit; logits only, no decoding).
+WHOLE_MODEL = "whole-model"
+LAYERWISE = "layerwise"
+REFERENCE_MODES = (WHOLE_MODEL, LAYERWISE)
 
 
 class TorchReference:
@@ -324,16 +357,24 @@ class TorchReference:
 
     The model loads on first use: with a ReferenceCache that already holds every answer asked
     for, it never loads (no minutes, no gigabytes). ``release`` drops it, so a verification can
-    ask the original model and the artifact's weights in turn while holding one of them."""
+    ask the original model and the artifact's weights in turn while holding one of them.
+
+    ``mode=LAYERWISE`` never holds the model: each batch of sequences is one pass over the
+    weights, one unit at a time. It answers logits (``logits_batch``), not greedy decoding: a
+    verification then judges the runtime's own greedy tokens by teacher forcing."""
 
     def __init__(
         self, model_dir: Path, weights: str = "original", cache: ReferenceCache | None = None,
-        artifact: ArtifactWeights | None = None,
+        artifact: ArtifactWeights | None = None, mode: str = WHOLE_MODEL,
     ):
         from transformers import AutoConfig, AutoTokenizer
 
         if weights not in ("original", "fp16-weights", "artifact") or (weights == "artifact") != (artifact is not None):
             raise ValueError(weights)
+        if mode not in REFERENCE_MODES:
+            raise ValueError(mode)
+        self.mode = mode
+        self._layerwise = None
         self.model_dir = model_dir
         self.weights = weights
         self.artifact = artifact
@@ -345,6 +386,8 @@ class TorchReference:
 
     @property
     def model(self):
+        if self.mode == LAYERWISE:
+            raise ValueError("the layer-by-layer reference holds no model: ask logits_batch")
         if self._model is None:
             import torch
             from transformers import AutoModelForCausalLM
@@ -365,7 +408,19 @@ class TorchReference:
         import gc
 
         self._model = None
+        self._layerwise = None
         gc.collect()
+
+    @property
+    def layerwise(self):
+        """The layer-by-layer model (built on first use: a skeleton without weights, instant)."""
+        if self._layerwise is None:
+            from sdk_gen.layerwise import CheckpointWeights, LayerwiseModel
+
+            original = CheckpointWeights(self.model_dir, fp16=self.weights == "fp16-weights")
+            source = self.artifact.layer_source(original) if self.artifact is not None else original
+            self._layerwise = LayerwiseModel(self.model_dir, source)
+        return self._layerwise
 
     def _request(self, ids: Sequence[int], **more) -> dict:
         request = {"weights": self.weights, "ids": list(ids), **more}
@@ -392,6 +447,8 @@ class TorchReference:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     def greedy(self, prompt_ids: Sequence[int], steps: int, stop: "StopRule") -> list[int]:
+        if self.mode == LAYERWISE:
+            raise ValueError("the layer-by-layer reference does not decode: judge the runtime's tokens by teacher forcing")
         if self.cache is None:
             return self._greedy(prompt_ids, steps, stop)
         # Cached without a stop rule (runtimes stop on different token sets): greedy decoding is
@@ -435,19 +492,55 @@ class TorchReference:
         return self.cache.logits(self._request(ids, activations="runtime-rounded"), lambda: self._rounded_logits(ids))
 
     def _rounded_logits(self, ids: Sequence[int]) -> "np.ndarray":
+        if self.mode == LAYERWISE:
+            return self._compute_batch([ids], rounded=True)[0]
         with self.artifact.rounding(self.model):
             return self._logits(ids)
 
+    def logits_batch(self, sequences: Sequence[Sequence[int]], rounded: bool = False) -> list["np.ndarray"]:
+        """``logits`` (``rounded``: ``rounded_logits``) of each sequence; those not cached are
+        computed together, in one pass over the weights when layer by layer."""
+        if rounded and self.artifact is None:
+            raise ValueError("only an artifact's weights know how their runtime rounds")
+        extra = {"activations": "runtime-rounded"} if rounded else {}
+        found: dict[int, "np.ndarray"] = {}
+        if self.cache is not None:
+            for i, seq in enumerate(sequences):
+                rows = self.cache.peek_logits(self._request(seq, **extra))
+                if rows is not None:
+                    found[i] = rows
+        missing = [i for i in range(len(sequences)) if i not in found]
+        if missing:
+            computed = self._compute_batch([sequences[i] for i in missing], rounded)
+            for i, rows in zip(missing, computed):
+                found[i] = rows
+                if self.cache is not None:
+                    self.cache.logits(self._request(sequences[i], **extra), lambda rows=rows: rows)
+        return [found[i] for i in range(len(sequences))]
+
+    def _compute_batch(self, sequences: Sequence[Sequence[int]], rounded: bool) -> list["np.ndarray"]:
+        import contextlib
+
+        if self.mode == WHOLE_MODEL:
+            compute = self._rounded_logits if rounded else self._logits
+            return [compute(seq) for seq in sequences]
+        model = self.layerwise
+        with self.artifact.rounding(model.model) if rounded else contextlib.nullcontext():
+            return model.logits(sequences)
+
     def _logits(self, ids: Sequence[int]) -> "np.ndarray":
         import torch
+
+        if self.mode == LAYERWISE:
+            return self._compute_batch([ids], rounded=False)[0]
 
         with torch.no_grad():
             return self.model(input_ids=torch.tensor([list(ids)])).logits[0].float().numpy()
 
 
-def reference_for(job, weights: str, artifact: ArtifactWeights | None = None) -> TorchReference:
+def reference_for(job, weights: str, artifact: ArtifactWeights | None = None, mode: str = WHOLE_MODEL) -> TorchReference:
     """The PyTorch reference for ``job``'s model, with its answers cached when the job says where."""
-    return TorchReference(job.model_dir, weights, ReferenceCache(job.reference_dir) if job.reference_dir else None, artifact)
+    return TorchReference(job.model_dir, weights, ReferenceCache(job.reference_dir) if job.reference_dir else None, artifact, mode)
 
 
 @dataclass(frozen=True)
@@ -506,11 +599,13 @@ class GreedyRun:
 
 def fidelity_figures(
     reference: Sequence[np.ndarray], rounded: Sequence[np.ndarray], artifact: Sequence[np.ndarray],
-    runs: Sequence[GreedyRun], noise_factor: float,
+    runs: Sequence[GreedyRun], noise_factor: float, teacher_forced: bool = False,
 ) -> FidelityFigures:
     """The runtime (``artifact`` logits) against PyTorch on the artifact's weights (``reference``),
     within ``noise_factor`` x how far rounding activations as the runtime does moves PyTorch
-    (``rounded``). The first len(runs) sequences are the greedy runs' (prompt + reference ids)."""
+    (``rounded``). The first len(runs) sequences are the greedy runs' (prompt + reference ids;
+    ``teacher_forced``: prompt + the runtime's ids, and then every generated position is judged:
+    the runtime's token must be PyTorch's top token or within the tolerance of it)."""
     import numpy as np
 
     vocab = min(reference[0].shape[1], artifact[0].shape[1])
@@ -539,7 +634,20 @@ def fidelity_figures(
         theirs = run.artifact_ids[run.first_divergence] if run.first_divergence < len(run.artifact_ids) else int(g[row].argmax())
         if theirs < vocab and r[row, ours] - r[row, theirs] <= 2 * tolerance:
             at_ties += 1
+    forced = forced_disagreements = forced_at_ties = 0
+    if teacher_forced:
+        for run, r in zip(runs, ref):
+            for step, token in enumerate(run.artifact_ids):
+                row = len(run.prompt_ids) - 1 + step
+                forced += 1
+                ours = int(r[row].argmax())
+                if token != ours:
+                    forced_disagreements += 1
+                    forced_at_ties += int(token < vocab and r[row, ours] - r[row, token] <= 2 * tolerance)
     return FidelityFigures(
+        forced_positions=forced,
+        forced_disagreements=forced_disagreements,
+        forced_disagreements_at_ties=forced_at_ties,
         positions=int(every_ref.shape[0]),
         max_abs_diff=float(np.abs(every_ref - every_got).max()),
         rounding_noise=noise,
@@ -634,7 +742,9 @@ def apply_thresholds(result: VerificationResult) -> None:
         # greedy runs part only where the two tokens were tied within the tolerance.
         result.checks["fidelity_logits"] = f.max_abs_diff <= f.tolerance and f.rms_diff <= f.rms_tolerance
         result.checks["fidelity_top1"] = f.decisive_top1_agreement == 1.0
-        result.checks["fidelity_greedy"] = f.greedy_divergences == f.greedy_divergences_at_ties
+        result.checks["fidelity_greedy"] = (
+            f.greedy_divergences == f.greedy_divergences_at_ties and f.forced_disagreements == f.forced_disagreements_at_ties
+        )
         return
     if t.exact:
         result.checks["greedy_identical"] = all(p.first_divergence is None for p in result.prompts)

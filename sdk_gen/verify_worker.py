@@ -20,19 +20,14 @@ from sdk_gen.model import inspect_model
 from sdk_gen.runtimes import get_runtime
 from sdk_gen.runtimes.base import ConversionJob
 from sdk_gen.subprocess_log import describe_exit, run_python_module
-from sdk_gen.units import GIB, KIB
-from sdk_gen.verify import VerificationResult
-
-
-# What the verification child holds, per parameter of the model: the float32 PyTorch reference
-# (4 bytes) and about as much again while transformers loads and casts the checkpoint. Fitted to
-# a Phi-2-shaped 2.78B model: 16.7 GB peak with a 1.74 GB q4_k_m GGUF beside it. A reference with
-# the artifact's own weights (llama.cpp) is that model with its tensors replaced in place, one at a
-# time, and the original is loaded only after it is released: the peak stays one reference.
-REFERENCE_BYTES_PER_PARAM = 5
-# The runtime holds the artifact, plus what it unpacks at load (the budget's CPU load copy).
-# Python, torch and transformers themselves: about 1 GiB.
-INTERPRETER_BYTES = GIB
+from sdk_gen.units import KIB
+from sdk_gen.verification_memory import (
+    INTERPRETER_BYTES,
+    REFERENCE_BYTES_PER_PARAM,
+    VerificationMemoryPlan,
+    plan_verification_memory,
+)
+from sdk_gen.verify import WHOLE_MODEL, VerificationResult
 
 
 def available_memory_bytes() -> int:
@@ -47,29 +42,26 @@ def available_memory_bytes() -> int:
 
 
 def predicted_peak_bytes(job: ConversionJob, artifact_bytes: int) -> int:
-    """Peak memory of the verification child for this job."""
+    """Peak memory of a verification holding the whole float32 reference beside the runtime."""
     reference = REFERENCE_BYTES_PER_PARAM * job.spec.num_params
     runtime = int(artifact_bytes * (1.0 + job.quant.cpu_load_copy))
     return reference + runtime + INTERPRETER_BYTES
 
 
-def check_machine_memory(job: ConversionJob, artifact_bytes: int) -> None:
-    """Refuse, before it starts, a verification this machine cannot hold (it would swap for
-    minutes and end in the out-of-memory killer), with the figures and the way out."""
-    needed = predicted_peak_bytes(job, artifact_bytes)
-    available = available_memory_bytes()
-    if needed > available:
-        raise DoesNotFit(
-            f"host verification needs about {needed / GIB:.1f} GiB (a float32 PyTorch reference of "
-            f"{job.spec.num_params / 1e9:.2f}B parameters beside {job.runtime.display_name} running the "
-            f"{artifact_bytes / GIB:.1f} GiB artifact) and this machine has {available / GIB:.1f} GiB available; "
-            "rerun with --no-verify, or verify on a machine with more memory"
-        )
+def check_machine_memory(job: ConversionJob, artifact_bytes: int, available: int | None = None) -> VerificationMemoryPlan:
+    """The verification's memory plan on this machine (``available``: its free memory, read when
+    not given); refuse, before it starts, a verification no reference mode fits (it would swap
+    for minutes and end in the out-of-memory killer), with the figures and the way out."""
+    plan = plan_verification_memory(job, artifact_bytes, available_memory_bytes() if available is None else available)
+    refusal = plan.refusal(job.runtime.display_name, job.spec.num_params)
+    if refusal:
+        raise DoesNotFit(refusal)
+    return plan
 
 
 def run_verification(job: ConversionJob, artifact: Path) -> VerificationResult:
     """Run ``job.runtime.verify_here`` on ``artifact`` in a child process and return its result."""
-    check_machine_memory(job, artifact.stat().st_size)
+    plan = check_machine_memory(job, artifact.stat().st_size)
     with tempfile.TemporaryDirectory(prefix="sdkgen-verify-") as scratch:
         result_path = Path(scratch) / "result.json"
         log_path = Path(scratch) / "verify.log"
@@ -88,6 +80,7 @@ def run_verification(job: ConversionJob, artifact: Path) -> VerificationResult:
             "tokenizer_dir": str(job.tokenizer_dir) if job.tokenizer_dir else None,
             "reference_dir": str(job.reference_dir) if job.reference_dir else None,
             "artifact": str(artifact),
+            "reference_mode": plan.mode,
             "result": str(result_path),
         }
         code = run_python_module("sdk_gen.verify_worker", [json.dumps(payload)], log_path)
@@ -113,7 +106,10 @@ def _child(payload: dict) -> int:
         tokenizer_dir=Path(payload["tokenizer_dir"]) if payload["tokenizer_dir"] else None,
         reference_dir=Path(payload["reference_dir"]) if payload["reference_dir"] else None,
     )
-    result = runtime.verify_here(job, Path(payload["artifact"]))
+    # Only verifications that support another reference mode are ever planned with one.
+    mode = payload["reference_mode"]
+    more = {} if mode == WHOLE_MODEL else {"reference_mode": mode}
+    result = runtime.verify_here(job, Path(payload["artifact"]), **more)
     Path(payload["result"]).write_text(json.dumps(result.to_json()))
     return 0
 

@@ -50,13 +50,14 @@ def test_verification_that_cannot_fit_is_refused_with_the_way_out(demo_model, tm
     assert json.loads(result.stdout)["verification"] is None
 
 
-def test_litert_at_8b_is_predicted_beyond_this_machine_and_llama_cpp_is_not_checked():
+def test_litert_at_8b_is_predicted_beyond_this_machine_and_llama_cpp_within_it():
     from sdk_gen.conversion import predicted_conversion_bytes
 
     # Mistral 7B's published shape (7.24B parameters): LiteRT's export would need ~46 GiB.
     big = _job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "litert", "int8", "litertlm")
     assert 40 * GIB < predicted_conversion_bytes(big) < 55 * GIB
-    assert predicted_conversion_bytes(_job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "llamacpp", "q8_0", "gguf")) is None
+    # llama.cpp's converter streams: its peak follows the largest tensor, a few GiB.
+    assert predicted_conversion_bytes(_job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "llamacpp", "q8_0", "gguf")) < 6 * GIB
 
 
 def test_a_conversion_that_cannot_fit_is_refused_before_it_starts(demo_model, tmp_path, monkeypatch):

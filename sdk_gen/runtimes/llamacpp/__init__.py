@@ -15,7 +15,7 @@ from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
 from sdk_gen.runtimes.llamacpp.phone import LLAMACPP, WLLAMA, web_memory
 from sdk_gen.units import MIB
-from sdk_gen.verify import Thresholds
+from sdk_gen.verify import WHOLE_MODEL, Thresholds
 
 if TYPE_CHECKING:
     from sdk_gen.runtimes.base import ConversionJob
@@ -135,7 +135,15 @@ class LlamaCppRuntime(Runtime):
         "q4_k_m": ((1.8e6, 2.5), (25.7e6, 3.3), (202.6e6, 8.4), (2.78e9, 151.0)),
         "q4_0": ((1.8e6, 2.6), (25.7e6, 2.7), (202.6e6, 3.8)),
     }
-    verify_timings = ((1.8e6, 10.0), (2.78e9, 360.0))
+    # ...and Llama 3 8B q8_0 layer by layer: 823 s on 2 shared cores (bench/README.md, big_model.py).
+    verify_timings = ((1.8e6, 10.0), (2.78e9, 360.0), (8.03e9, 823.0))
+    # The converter streams, and so does llama_model_quantize (it unmaps each tensor of its bf16 input
+    # once quantized): each holds about the largest tensor in its source type and in float32 at once,
+    # besides the interpreter. Measured on Llama 3 8B bf16 (a 525M-parameter embedding, bench/README.md),
+    # whole process tree: q8_0 3.36 GiB, q4_k_m (through bf16) 4.21 GiB; 7 bytes per parameter of
+    # that tensor and 1 GiB cover both (4.4 GiB).
+    conversion_bytes_per_largest_tensor_param = 7.0
+    conversion_memory_note = "convert_hf_to_gguf.py streams tensor by tensor"
 
     def quant_formats(self) -> dict[str, QuantFormat]:
         return {
@@ -220,6 +228,7 @@ class LlamaCppRuntime(Runtime):
             "out": str(out),
             "quant": job.quant.name,
             "pre_tokenizer": self.pre_tokenizer(job),
+            "checkpoint_dtype": job.spec.dtype,
             "threads": 2,
         }
         code = run_python_module("sdk_gen.runtimes.llamacpp.convert", [json.dumps(request)], log_path, stop=stop)
@@ -230,7 +239,9 @@ class LlamaCppRuntime(Runtime):
             raise ConversionFailed(f"llama.cpp conversion failed: {describe_exit(code, log_path)}")
         return out
 
-    def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":
+    def verify_here(self, job: "ConversionJob", artifact: Path, reference_mode: str = WHOLE_MODEL) -> "VerificationResult":
+        """``reference_mode``: how PyTorch holds the model (verify.REFERENCE_MODES), chosen by the
+        verification's memory plan (sdk_gen/verification_memory.py)."""
         from sdk_gen.runtimes.llamacpp.checks import verify_artifact
 
-        return verify_artifact(job, artifact)
+        return verify_artifact(job, artifact, reference_mode)

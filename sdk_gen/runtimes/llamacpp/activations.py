@@ -67,15 +67,24 @@ def activation_rounding(ggml_type: str) -> Callable[[torch.Tensor], torch.Tensor
 @contextlib.contextmanager
 def rounded_activations(model: torch.nn.Module, types_by_parameter: dict[str, str]) -> Iterator[None]:
     """While entered, every Linear of ``model`` whose weight the artifact stores as a ggml type
-    (``types_by_parameter``: parameter name -> type name) rounds its input as ggml would."""
-    by_identity = {id(p): types_by_parameter[name] for name, p in model.named_parameters() if name in types_by_parameter}
+    (``types_by_parameter``: parameter name -> type name) rounds its input as ggml would.
+
+    Linears are found by their weight's name, a tied output matrix by the embedding's it shares:
+    by names, not by tensor identity, because the layer-by-layer reference swaps each module's
+    tensors in and out while the hooks stay."""
+    from sdk_gen.layerwise import stored_names
+
+    stored = stored_names(model)
     hooks = []
     try:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear) and id(module.weight) in by_identity:
-                rounding = activation_rounding(by_identity[id(module.weight)])
-                if rounding is not None:
-                    hooks.append(module.register_forward_pre_hook(lambda _, args, r=rounding: (r(args[0]), *args[1:])))
+        for name, module in model.named_modules():
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            weight = f"{name}.weight"
+            ggml_type = types_by_parameter.get(weight) or types_by_parameter.get(stored.get(weight, weight))
+            rounding = activation_rounding(ggml_type) if ggml_type else None
+            if rounding is not None:
+                hooks.append(module.register_forward_pre_hook(lambda _, args, r=rounding: (r(args[0]), *args[1:])))
         yield
     finally:
         for hook in hooks:

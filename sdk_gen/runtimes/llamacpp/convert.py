@@ -1,7 +1,11 @@
 """Drive llama.cpp's own converter and quantizer in a child process.
 
     f32 / f16 / q8_0: convert_hf_to_gguf.py writes the GGUF directly.
-    q4_0 / q4_k_m:    convert_hf_to_gguf.py writes an f32 GGUF, llama_model_quantize quantizes it.
+    q4_0 / q4_k_m:    convert_hf_to_gguf.py writes an intermediate GGUF in the checkpoint's own
+                      float type (bf16 for a bf16 checkpoint, f16 for f16, else f32: each exact for
+                      its source, and each one llama_model_quantize reads), which llama_model_quantize
+                      quantizes and which is then deleted. An 8B bf16 checkpoint's intermediate is
+                      16 GB, not the 32 GB an f32 one would take.
 
 The converter identifies a byte-level BPE tokenizer's pre-tokenizer by hashing how it splits a
 fixed text; a tokenizer trained for a fine-tune is unknown to that table. `--pre-tokenizer NAME`
@@ -19,6 +23,13 @@ from pathlib import Path
 # Formats convert_hf_to_gguf.py writes itself, and those llama_model_quantize makes from f32.
 CONVERTER_TYPES = {"f32": "f32", "f16": "f16", "q8_0": "q8_0"}
 QUANTIZER_TYPES = {"q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+# The quantizer's input: the converter's output type holding the checkpoint's values exactly
+# (ModelSpec.dtype -> --outtype); any other dtype goes through f32.
+EXACT_INTERMEDIATE_TYPES = {"bfloat16": "bf16", "float16": "f16"}
+
+
+def intermediate_type(checkpoint_dtype: str) -> str:
+    return EXACT_INTERMEDIATE_TYPES.get(checkpoint_dtype, "f32")
 
 UNKNOWN_PRE_TOKENIZER = "BPE pre-tokenizer was not recognized"
 
@@ -62,8 +73,9 @@ def _child(request: dict) -> int:
         if quant in CONVERTER_TYPES:
             _run_converter(llama_dir, request["model"], out, CONVERTER_TYPES[quant], request["pre_tokenizer"])
         else:
-            source = out.with_suffix(".f32.gguf")
-            _run_converter(llama_dir, request["model"], source, "f32", request["pre_tokenizer"])
+            outtype = intermediate_type(request["checkpoint_dtype"])
+            source = out.with_suffix(f".{outtype}.gguf")
+            _run_converter(llama_dir, request["model"], source, outtype, request["pre_tokenizer"])
             _quantize(source, out, QUANTIZER_TYPES[quant], request["threads"])
             source.unlink()
     except NotImplementedError as exc:

@@ -19,8 +19,9 @@ came from, with the converter's per-architecture changes undone:
 A tied lm_head is the embedding (the GGUF stores no output matrix then), so it follows the
 embedding. A parameter the file has no tensor for is an error, never silently the original.
 
-The weights replace the loaded model's in place, one tensor at a time: one float32 model is held,
-plus one tensor being dequantized (the order a layer-by-layer runner would want as well).
+The weights replace the loaded model's in place, one tensor at a time (one float32 model is held,
+plus one tensor being dequantized), or are handed out one tensor at a time to the layer-by-layer
+reference (sdk_gen/layerwise.py), which never holds more than one decoder layer.
 """
 
 from __future__ import annotations
@@ -75,15 +76,44 @@ class TensorError:
     relative_rms: float  # ||artifact - original|| / ||original||
 
 
+@dataclass(frozen=True)
+class _GgufTensor:
+    """Where one tensor's bytes lie in the file and how gguf-py reads them."""
+
+    ggml_type: object  # gguf.GGMLQuantizationType
+    offset: int
+    dtype: str  # numpy dtype of the stored items (uint8 bytes for block formats)
+    shape: tuple[int, ...]  # the stored items' shape (bytes per row for block formats)
+
+
+@dataclass
+class _GgufIndex:
+    """What a GGUF says about its tensors, read once from its header."""
+
+    arch_name: str
+    names: object  # gguf.TensorNameMap: Hugging Face name -> GGUF name
+    heads: int
+    kv_heads: int
+    tensors: dict[str, _GgufTensor]
+
+
 @dataclass
 class GgufWeights:
-    """The artifact's weights as a PyTorch reference loads them (verify.ArtifactWeights)."""
+    """The artifact's weights as a PyTorch reference loads them (verify.ArtifactWeights), whole
+    (load_into) or one tensor at a time (``tensor``, a layerwise.WeightSource).
+
+    Tensors are read with plain reads, not through the reader's memory map: a pass over an 8 GB
+    file would otherwise leave every page of it counted in the verification's resident memory.
+    ``fallback``: where rows the file cut from a vocabulary-sized matrix come from (the original
+    checkpoint) when no loaded model holds them."""
 
     path: Path
     digest: str  # SHA-256 of the file: the reference cache keys its answers by it
     tensor_errors: list[TensorError] = field(default_factory=list)
-    # ggml type of each parameter as the file stores it (filled by load_into; read by rounding).
+    # ggml type of each parameter as the file stores it (filled by load_into, or types_for).
     types_by_parameter: dict[str, str] = field(default_factory=dict)
+    fallback: object | None = None  # a layerwise.WeightSource
+    _index: _GgufIndex | None = field(default=None, repr=False)
 
     @property
     def identity(self) -> dict:
@@ -91,20 +121,93 @@ class GgufWeights:
 
         return {"artifact": self.digest, "dequantizer": f"gguf-py from llama-cpp-python {VERSION}"}
 
+    @property
+    def index(self) -> _GgufIndex:
+        if self._index is None:
+            gguf = import_gguf()
+            reader = gguf.GGUFReader(self.path)
+            arch_name = gguf_string(reader, "general.architecture")
+            arch = {name: arch for arch, name in gguf.MODEL_ARCH_NAMES.items()}[arch_name]
+            heads = gguf_int(reader, f"{arch_name}.attention.head_count")
+            kv_key = f"{arch_name}.attention.head_count_kv"
+            self._index = _GgufIndex(
+                arch_name=arch_name,
+                names=gguf.get_tensor_name_map(arch, gguf_int(reader, f"{arch_name}.block_count")),
+                heads=heads,
+                kv_heads=gguf_int(reader, kv_key) if kv_key in reader.fields else heads,
+                tensors={
+                    t.name: _GgufTensor(t.tensor_type, int(t.data_offset), t.data.dtype.str, tuple(t.data.shape))
+                    for t in reader.tensors
+                },
+            )
+            del reader  # closes its memory map
+        return self._index
+
+    def _stored(self, hf_name: str) -> tuple[str, _GgufTensor] | None:
+        gguf_name = self.index.names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        stored = self.index.tensors.get(gguf_name) if gguf_name else None
+        return (gguf_name, stored) if stored is not None else None
+
+    def dequantized(self, hf_name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The file's tensor for ``hf_name`` in Hugging Face's layout (float32, possibly fewer
+        vocabulary rows than ``shape``), or None when the file has none."""
+        found = self._stored(hf_name)
+        if found is None:
+            return None
+        gguf_name, stored = found
+        index = self.index
+        with self.path.open("rb") as handle:
+            handle.seek(stored.offset)
+            raw = np.fromfile(handle, dtype=np.dtype(stored.dtype), count=int(np.prod(stored.shape))).reshape(stored.shape)
+        values = import_gguf().quants.dequantize(raw, stored.ggml_type)
+        values = values.reshape(-1, *shape[1:]) if len(shape) > 1 else values.reshape(-1)
+        if index.arch_name in _PERMUTED_QK and hf_name.endswith(("q_proj.weight", "q_proj.bias")):
+            values = _unpermute(values, index.heads)
+        elif index.arch_name in _PERMUTED_QK and hf_name.endswith(("k_proj.weight", "k_proj.bias")):
+            values = _unpermute(values, index.kv_heads)
+        if index.arch_name in _NORM_PLUS_ONE and hf_name.endswith("norm.weight"):
+            values = values - 1.0
+        rows = values.shape[0]
+        if tuple(values.shape) != tuple(shape) and not (
+            hf_name.endswith(_VOCAB_ROWS_SUFFIXES) and rows < shape[0] and values.shape[1:] == tuple(shape[1:])
+        ):
+            raise ValueError(f"{self.path.name}: {gguf_name} has shape {values.shape}, {hf_name} {tuple(shape)}")
+        return np.asarray(values, dtype=np.float32)
+
+    def tensor(self, name: str, shape: tuple[int, ...]):
+        """``name`` as a float32 torch tensor of ``shape`` (layerwise.WeightSource)."""
+        import torch
+
+        values = self.dequantized(name, shape)
+        if values is None:
+            raise ValueError(f"{self.path.name} holds no tensor for {name}")
+        if values.shape[0] < shape[0]:
+            if self.fallback is None:
+                raise ValueError(f"{self.path.name} cuts {name} to {values.shape[0]} rows and no checkpoint fills the rest")
+            whole = self.fallback.tensor(name, shape)
+            whole[: values.shape[0]] = torch.from_numpy(values)
+            return whole
+        # A copy: float tensors may be views of the read buffer, which numpy marks read-only.
+        return torch.from_numpy(np.array(values, dtype=np.float32))
+
+    def layer_source(self, original) -> "GgufWeights":
+        """These weights for the layer-by-layer reference, rows the file cut coming from ``original``."""
+        import dataclasses
+
+        return dataclasses.replace(self, fallback=original)
+
+    def types_for(self, names) -> dict[str, str]:
+        """ggml type name of each of ``names`` (Hugging Face parameter names) the file stores."""
+        types = {}
+        for name in names:
+            found = self._stored(name)
+            if found is not None:
+                types[name] = found[1].ggml_type.name
+        return types
+
     def load_into(self, model) -> None:
         """Replace ``model``'s parameters, in place, by the GGUF's dequantized tensors."""
         import torch
-
-        gguf = import_gguf()
-        reader = gguf.GGUFReader(self.path)
-        arch_name = gguf_string(reader, "general.architecture")
-        arch = {name: arch for arch, name in gguf.MODEL_ARCH_NAMES.items()}[arch_name]
-        blocks = gguf_int(reader, f"{arch_name}.block_count")
-        names = gguf.get_tensor_name_map(arch, blocks)
-        tensors = {t.name: t for t in reader.tensors}
-        heads = gguf_int(reader, f"{arch_name}.attention.head_count")
-        kv_key = f"{arch_name}.attention.head_count_kv"
-        kv_heads = gguf_int(reader, kv_key) if kv_key in reader.fields else heads
 
         missing = []
         self.tensor_errors = []
@@ -112,32 +215,17 @@ class GgufWeights:
         with torch.no_grad():
             # named_parameters lists a tied lm_head once, as the embedding it is.
             for hf_name, param in model.named_parameters():
-                gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-                tensor = tensors.get(gguf_name) if gguf_name else None
-                if tensor is None:
+                values = self.dequantized(hf_name, tuple(param.shape))
+                if values is None:
                     missing.append(hf_name)
                     continue
-                values = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
-                values = values.reshape(-1, *param.shape[1:]) if param.dim() > 1 else values.reshape(-1)
-                if arch_name in _PERMUTED_QK and hf_name.endswith(("q_proj.weight", "q_proj.bias")):
-                    values = _unpermute(values, heads)
-                elif arch_name in _PERMUTED_QK and hf_name.endswith(("k_proj.weight", "k_proj.bias")):
-                    values = _unpermute(values, kv_heads)
-                if arch_name in _NORM_PLUS_ONE and hf_name.endswith("norm.weight"):
-                    values = values - 1.0
-                rows = values.shape[0]
-                if tuple(values.shape) != tuple(param.shape) and not (
-                    hf_name.endswith(_VOCAB_ROWS_SUFFIXES) and rows < param.shape[0] and values.shape[1:] == param.shape[1:]
-                ):
-                    raise ValueError(f"{self.path.name}: {gguf_name} has shape {values.shape}, {hf_name} {tuple(param.shape)}")
-                target = param[:rows]
-                # A copy: float tensors are views of the read-only file mapping.
+                target = param[: values.shape[0]]
                 artifact = torch.from_numpy(np.array(values, dtype=np.float32))
-                self.types_by_parameter[hf_name] = tensor.tensor_type.name
+                self.types_by_parameter[hf_name] = self._stored(hf_name)[1].ggml_type.name
                 original_norm = float(target.norm())
                 error = float((artifact - target).norm())
                 self.tensor_errors.append(
-                    TensorError(hf_name, tensor.tensor_type.name, error / original_norm if original_norm else error)
+                    TensorError(hf_name, self.types_by_parameter[hf_name], error / original_norm if original_norm else error)
                 )
                 target.copy_(artifact)
         if missing:
@@ -147,6 +235,5 @@ class GgufWeights:
         """While entered, ``model`` rounds activations as llama.cpp's CPU kernels do for these types."""
         from sdk_gen.runtimes.llamacpp.activations import rounded_activations
 
-        if not self.types_by_parameter:
-            raise ValueError("load_into has not run: the weights' types are not known yet")
-        return rounded_activations(model, self.types_by_parameter)
+        types = self.types_by_parameter or self.types_for(name for name, _ in model.named_parameters())
+        return rounded_activations(model, types)
