@@ -166,7 +166,7 @@ wanted=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     log "installing sdkgen with its runtime toolchains and test tools (PyPI)"
     attempt "installing sdkgen's Python dependencies failed" "check access to PyPI and rerun scripts/setup.sh" \
-        "${PIP[@]}" install -c constraints.txt -e ".[litert,llamacpp,adapters,dev]"
+        "${PIP[@]}" install -c constraints.txt -e ".[litert,llamacpp,executorch,adapters,dev]"
     echo "$wanted" > "$stamp"
 fi
 

@@ -7,11 +7,12 @@ from importlib.metadata import entry_points
 
 from sdk_gen.errors import BadInput
 from sdk_gen.runtimes.base import QuantFormat, Runtime
+from sdk_gen.runtimes.executorch import ExecuTorchRuntime
 from sdk_gen.runtimes.litert import LiteRtRuntime
 from sdk_gen.runtimes.llamacpp import LlamaCppRuntime
 from sdk_gen.runtimes.mlc import MlcRuntime
 
-BUILTIN_RUNTIMES: tuple[type[Runtime], ...] = (LiteRtRuntime, LlamaCppRuntime, MlcRuntime)
+BUILTIN_RUNTIMES: tuple[type[Runtime], ...] = (LiteRtRuntime, LlamaCppRuntime, MlcRuntime, ExecuTorchRuntime)
 
 
 def all_runtimes() -> list[Runtime]:
