@@ -162,7 +162,10 @@ FAMILY_MODELS = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(num_key_value_heads=2, head_dim=16)),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", dict(num_key_value_heads=1, head_dim=16)),
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", dict(num_key_value_heads=2, head_dim=16, sliding_window=16)),
-    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", dict(num_key_value_heads=2, head_dim=16, sliding_window=16)),
+    # Gemma 3's query scale as in the published 1B-12B models (query_pre_attn_scalar = head_dim):
+    # llama.cpp assumes it (1/sqrt(head_dim)) rather than reading it from the file.
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM",
+               dict(num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=16, sliding_window=16)),
 }
 
 

@@ -247,3 +247,51 @@ def test_a_llama_file_passes_and_a_wrong_rope_base_fails_fidelity(demo_model, ca
 
     result = job.runtime.verify_here(job, _rewrite(genuine, tmp_path / "other-rope-base.gguf", other_rope_base))
     assert not result.passed and result.checks["fidelity_logits"] is False
+
+
+# The families llama.cpp converts from a tokenizer.json alone (Gemma, Gemma 2 and Phi-3 need a
+# tokenizer.model and are refused up front: tests/test_llamacpp.py), each a tiny random checkpoint
+# from tests/test_litert.py: grouped-query attention, tied embeddings, Qwen2's q/k/v biases, Qwen3's
+# q/k norms, and Gemma 3's 16-token sliding window, shorter than every verified sequence.
+# transformers gives a Qwen2 tokenizer Qwen2's own split rule whatever tokenizer.json says, so
+# llama.cpp is told that rule's name.
+PRE_TOKENIZERS = {"qwen2": "qwen2"}
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["llama", "llama-tied", "mistral", "qwen2", "qwen3", "gemma3"])
+def test_every_family_llama_cpp_converts_runs_as_pytorch_runs_its_weights(family, demo_model, cache, tmp_path):
+    from test_litert import tiny_family_model
+
+    model_dir = tiny_family_model(family, demo_model, tmp_path / family)
+    result = convert(ConversionRequest(model=str(model_dir), runtime="llamacpp", quant="q8_0", context=CONTEXT,
+                                       cache_dir=cache, pre_tokenizer=PRE_TOKENIZERS.get(family, "gpt-2")))
+    verification = result.verification
+    assert verification is not None and verification.passed, verification.failure_summary()
+    fidelity = verification.fidelity
+    assert fidelity.rms_diff <= GENUINE_RMS_RATIO * fidelity.rms_rounding_noise, fidelity
+    assert verification.cost is not None and verification.cost.top1_agreement > 0.5
+
+
+def test_a_gemma_whose_query_scale_llama_cpp_would_ignore_is_refused_up_front(demo_model, tmp_path):
+    """llama.cpp assumes Gemma's query scale from the head size and never reads
+    query_pre_attn_scalar: a checkpoint that says otherwise is refused before converting (with the
+    published models' relation it converts: the family test above)."""
+    import json as json_module
+
+    from test_litert import tiny_family_model
+
+    from sdk_gen.runtimes.llamacpp import gemma_query_scale_mismatch
+
+    model_dir = tiny_family_model("gemma3", demo_model, tmp_path / "gemma3")
+    config = json_module.loads((model_dir / "config.json").read_text())
+    assert gemma_query_scale_mismatch("gemma3", config) is None  # 16 = head_dim, as published
+    config["query_pre_attn_scalar"] = 256
+    (model_dir / "config.json").write_text(json_module.dumps(config))
+    result = run_cli("convert", "--model", str(model_dir), "--runtime", "llamacpp", "--quant", "q8_0",
+                     "--pre-tokenizer", "gpt-2", "-o", str(tmp_path / "out"))
+    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert "query_pre_attn_scalar is 256" in result.stderr and "--runtime litert" in result.stderr
+    assert not (tmp_path / "out").exists()
+    # The 27B models' own relation (hidden / heads) is what llama.cpp assumes for their layer count.
+    big = {"num_attention_heads": 32, "hidden_size": 5376, "head_dim": 128, "query_pre_attn_scalar": 168,
+           "num_hidden_layers": 62}
+    assert gemma_query_scale_mismatch("gemma3", big) is None

@@ -103,6 +103,30 @@ def _needs_q_block_rows(spec: ModelSpec) -> str | None:
 # falls back to the BPE vocabulary).
 SENTENCEPIECE_ONLY_FAMILIES = frozenset({"gemma", "gemma2", "phi3"})
 
+# llama.cpp scales Gemma 2 and 3 queries by 1/sqrt(head_dim), or by 1/sqrt(hidden / heads) for the
+# 27B models (which it recognises by their layer count), and never reads query_pre_attn_scalar
+# (llama-model.cpp in llama-cpp-python 0.3.36). The published checkpoints agree with that; one whose
+# scalar differs converts into another model (measured: a tiny Gemma 3 with head_dim 16 and the
+# config's default scalar 256 differs from PyTorch by 0.4-1.4 in every logit from the second token).
+_GEMMA_27B_LAYERS = {"gemma2": 46, "gemma3": 62}
+
+
+def gemma_query_scale_mismatch(family: str, config: dict) -> str | None:
+    """Why llama.cpp would scale this Gemma's queries differently from the checkpoint, or None."""
+    if family not in _GEMMA_27B_LAYERS:
+        return None
+    config = config.get("text_config") or config
+    heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
+    scalar = config.get("query_pre_attn_scalar")
+    if not (heads and hidden and scalar):
+        return None
+    head_dim = config.get("head_dim") or hidden // heads
+    assumed = hidden / heads if config.get("num_hidden_layers") == _GEMMA_27B_LAYERS[family] else head_dim
+    if float(scalar) == float(assumed):
+        return None
+    return (f"its query_pre_attn_scalar is {scalar}, but llama.cpp scales this architecture's queries as if it were "
+            f"{assumed:g} and does not read it, so the GGUF would compute another model; use --runtime litert")
+
 
 class LlamaCppRuntime(Runtime):
     key = "llamacpp"
@@ -197,6 +221,11 @@ class LlamaCppRuntime(Runtime):
                 f"llama.cpp's converter reads {job.spec.architecture}'s vocabulary only from SentencePiece's "
                 f"tokenizer.model, which {tokenizer_dir} lacks; copy tokenizer.model from the base model, or use --runtime litert"
             )
+        config_file = job.model_dir / "config.json"
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        mismatch = gemma_query_scale_mismatch(job.spec.family, config)
+        if mismatch:
+            raise BadInput(f"{job.spec.architecture} cannot be converted faithfully for llama.cpp: {mismatch}")
         if job.pre_tokenizer:
             known = known_pre_tokenizers()
             if job.pre_tokenizer not in known:
