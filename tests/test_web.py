@@ -81,8 +81,8 @@ class _IsolatedSite(SimpleHTTPRequestHandler):
         pass
 
 
-def _serve(folder: Path) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_IsolatedSite, directory=str(folder)))
+def _serve(folder: Path, handler: type = _IsolatedSite) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -243,12 +243,17 @@ class _DroppingRangeSite(_IsolatedSite):
         self.wfile.write(data[start:])
 
 
-def test_an_interrupted_download_continues_from_the_bytes_it_kept(project, built):
+def _dropping_site(project, built: Path) -> tuple[type, ThreadingHTTPServer]:
+    """The built site, its model served by a fresh _DroppingRangeSite cut halfway (its own request log)."""
     name = project.generation.conversion.job.artifact_name
+    site = type("Site", (_DroppingRangeSite,), {"model_path": f"/models/{name}", "cut": project.conversion.artifact.bytes // 2,
+                                                "requests": []})
+    return site, _serve(built, site)
+
+
+def test_an_interrupted_download_continues_from_the_bytes_it_kept(project, built):
     size = project.conversion.artifact.bytes
-    site = type("Site", (_DroppingRangeSite,), {"model_path": f"/models/{name}", "cut": size // 2, "requests": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(site, directory=str(built)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site, server = _dropping_site(project, built)
     try:
         dropped, kept, resumed = drive(project.path, f"http://127.0.0.1:{server.server_port}/", [
             {"do": "prepare", "storage": "opfs"},
@@ -265,11 +270,7 @@ def test_an_interrupted_download_continues_from_the_bytes_it_kept(project, built
 
 
 def test_kept_bytes_that_were_changed_fail_the_check_and_the_next_try_starts_afresh(project, built):
-    name = project.generation.conversion.job.artifact_name
-    size = project.conversion.artifact.bytes
-    site = type("Site", (_DroppingRangeSite,), {"model_path": f"/models/{name}", "cut": size // 2, "requests": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(site, directory=str(built)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site, server = _dropping_site(project, built)
     try:
         dropped, _, refused, fresh = drive(project.path, f"http://127.0.0.1:{server.server_port}/", [
             {"do": "prepare", "storage": "opfs"},
