@@ -151,6 +151,24 @@ def report_bad_input(error: Exception) -> int:
     return BAD_INPUT_EXIT
 
 
+def run_converter(module: str, request: dict, log_path: Path, produced: Path, tool: str,
+                  stop: threading.Event | None = None) -> None:
+    """Run a runtime's converter child (``python -m module <request as JSON>``) and check it made
+    ``produced``. A refusal the child reported becomes BadInput with its one line; any other end
+    (a non-zero exit, a signal, a missing output) becomes ConversionFailed naming ``tool`` and how
+    the child ended (describe_exit)."""
+    import json
+
+    from sdk_gen.errors import BadInput, ConversionFailed
+
+    code = run_python_module(module, [json.dumps(request)], log_path, stop=stop)
+    refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
+    if refusal:
+        raise BadInput(refusal)
+    if code != 0 or not produced.is_file():
+        raise ConversionFailed(f"{tool} failed: {describe_exit(code, log_path)}")
+
+
 def bad_input_reported(log_path: Path) -> str | None:
     """In the parent: the refusal a child printed, if any."""
     try:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdk_gen.errors import BadInput, ConversionFailed
+from sdk_gen.errors import BadInput
 from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
@@ -171,10 +171,8 @@ class LiteRtRuntime(Runtime):
         }
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
-        import json
-
         from sdk_gen.runtimes.litert.export import export_arguments, recipe_argument, use_lightweight_export
-        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, describe_exit, run_python_module
+        from sdk_gen.subprocess_log import run_converter
 
         export_dir = workdir / "export"
         arguments = export_arguments(
@@ -188,13 +186,9 @@ class LiteRtRuntime(Runtime):
         task = None
         if job.artifact_format == "task":
             task = {"model_dir": str(job.model_dir), "workdir": str(workdir), "out": str(workdir / job.artifact_name)}
-        code = run_python_module("sdk_gen.runtimes.litert.export", [json.dumps({"export": arguments, "task": task})], log_path, stop=stop)
-        refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
-        if refusal:
-            raise BadInput(refusal)
         produced = export_dir / "model.litertlm"
-        if code != 0 or not produced.is_file():
-            raise ConversionFailed(f"litert-torch export failed: {describe_exit(code, log_path)}")
+        run_converter("sdk_gen.runtimes.litert.export", {"export": arguments, "task": task}, log_path, produced,
+                      "litert-torch export", stop=stop)
         if task:
             return Path(task["out"])
         final = workdir / job.artifact_name

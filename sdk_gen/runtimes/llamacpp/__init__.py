@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdk_gen.errors import BadInput, ConversionFailed
+from sdk_gen.errors import BadInput
 from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.model.spec import ModelSpec
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
@@ -248,7 +248,7 @@ class LlamaCppRuntime(Runtime):
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
         from sdk_gen.runtimes.llamacpp.toolchain import llama_cpp_dir
-        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, describe_exit, run_python_module
+        from sdk_gen.subprocess_log import run_converter
 
         out = workdir / job.artifact_name
         request = {
@@ -260,12 +260,7 @@ class LlamaCppRuntime(Runtime):
             "checkpoint_dtype": job.spec.dtype,
             "threads": 2,
         }
-        code = run_python_module("sdk_gen.runtimes.llamacpp.convert", [json.dumps(request)], log_path, stop=stop)
-        refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
-        if refusal:
-            raise BadInput(refusal)
-        if code != 0 or not out.is_file():
-            raise ConversionFailed(f"llama.cpp conversion failed: {describe_exit(code, log_path)}")
+        run_converter("sdk_gen.runtimes.llamacpp.convert", request, log_path, out, "llama.cpp conversion", stop=stop)
         return out
 
     def verify_here(self, job: "ConversionJob", artifact: Path, reference_mode: str = WHOLE_MODEL) -> "VerificationResult":

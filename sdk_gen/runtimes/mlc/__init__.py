@@ -8,13 +8,12 @@ compiled for one phone OS; the generated project hands both to `mlc_llm package`
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdk_gen.errors import BadInput, ConversionFailed, ToolMissing
+from sdk_gen.errors import BadInput, ToolMissing
 from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
 from sdk_gen.runtimes.mlc.bundle import read_bundle_meta
@@ -132,7 +131,7 @@ class MlcRuntime(Runtime):
         }
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
-        from sdk_gen.subprocess_log import describe_exit, run_python_module
+        from sdk_gen.subprocess_log import run_converter
 
         plan = self.build_plan(job)
         out = workdir / job.artifact_name
@@ -147,9 +146,7 @@ class MlcRuntime(Runtime):
             },
         }
         (workdir / "mlc").mkdir(parents=True, exist_ok=True)
-        code = run_python_module("sdk_gen.runtimes.mlc.convert", [json.dumps(request)], log_path, stop=stop)
-        if code != 0 or not out.is_file():
-            raise ConversionFailed(f"MLC LLM conversion failed: {describe_exit(code, log_path)}")
+        run_converter("sdk_gen.runtimes.mlc.convert", request, log_path, out, "MLC LLM conversion", stop=stop)
         return out
 
     def artifact_figures(self, job: "ConversionJob", artifact: Path) -> dict:
