@@ -1,14 +1,19 @@
-"""An 8B model of a real architecture through sdkgen on this machine: memory and time per stage.
+"""Full-size models of real architectures through sdkgen on this machine: memory and time per stage.
 
-    .venv/bin/python bench/big_model.py --work /tmp/sdkgen-8b                 # ~15-30 min, ~45 GB of disk
-    .venv/bin/python bench/big_model.py --work /tmp/sdkgen-8b --json big.json --keep
+    .venv/bin/python bench/big_model.py                                  # Llama 3 8B: ~15-30 min, ~45 GB of disk
+    .venv/bin/python bench/big_model.py --shape phi2                     # Phi-2 (2.78B): ~20-30 min, ~20 GB of disk
+    .venv/bin/python bench/big_model.py --shape phi2 --json phi2.json --keep
 
 Steps, each a fresh process measured by bench/tree_memory.py (peak resident memory of the whole
 process tree: sdkgen, its converter child and its verification child, per stage; wall time):
-  checkpoint   bench/make_random_model.py: Llama 3 8B's published config, random bf16 weights
-  convert      `sdkgen convert --runtime llamacpp --quant Q`, empty cache, verification included
-  android      `sdkgen android --profile P` (the plan picks the format that fits the phone)
-  litert       `sdkgen convert --runtime litert`: expected to be refused before it starts (exit 3)
+  checkpoint   bench/make_random_model.py: the shape's published config, random weights
+  llama3-8b:
+    convert    `sdkgen convert --runtime llamacpp --quant Q`, empty cache, verification included
+    android    `sdkgen android --profile P` (the plan picks the format that fits the phone)
+    litert     `sdkgen convert --runtime litert --quant int8`: expected to be refused before it starts (exit 3)
+  phi2 (issue 18's full-size rows; bench/figures.py --full-size runs this):
+    android    `sdkgen android --profile pixel8` (llama.cpp, the plan's format), verification included
+    litert     `sdkgen convert --runtime litert --quant int4 --profile pixel8`, verification included
 Prints a table and, with --json, writes the figures. Deletes the checkpoint, the cache and the
 outputs at the end unless --keep. Nothing asserts on the figures (bench/README.md).
 """
@@ -37,16 +42,28 @@ SDKGEN = str(REPO / ".venv/bin/sdkgen")
 PRE_TOKENIZER = "gpt-2"
 
 
-def main(argv: list[str] | None = None) -> None:
+# Per shape: the work folder, the llama.cpp format of the `convert` step (none: no such step),
+# the phone the `android` step plans for, and the LiteRT format tried.
+SHAPE_RUNS = {
+    "llama3-8b": {"work": "/tmp/sdkgen-8b", "quant": "q8_0", "profile": "oneplus12", "litert": "int8"},
+    "phi2": {"work": "/tmp/sdkgen-phi2", "quant": None, "profile": "pixel8", "litert": "int4"},
+}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/sdkgen-8b"))
-    parser.add_argument("--quant", default="q8_0")
-    parser.add_argument("--profile", default="oneplus12", help="a 12-16 GB Android phone (`sdkgen profiles`)")
+    parser.add_argument("--shape", choices=sorted(SHAPE_RUNS), default="llama3-8b")
+    parser.add_argument("--work", type=Path, default=None, help="default: /tmp/sdkgen-<shape>")
+    parser.add_argument("--quant", default=None, help="the llama.cpp format of the convert step (llama3-8b: q8_0)")
+    parser.add_argument("--profile", default=None, help="the phone of the android step (`sdkgen profiles`)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["convert", "android", "litert"], help="steps to leave out")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the checkpoint, cache and outputs")
     args = parser.parse_args(argv)
-    work = args.work
-    model, cache = work / "llama3-8b-random", work / "cache"
+    run = SHAPE_RUNS[args.shape]
+    work = args.work or Path(run["work"])
+    quant, profile = args.quant or run["quant"], args.profile or run["profile"]
+    model, cache = work / f"{args.shape}-random", work / "cache"
     env = {**os.environ, "SDKGEN_CACHE_DIR": str(cache)}
     os.environ.update(env)  # the measured commands inherit it
     rows = []
@@ -60,14 +77,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not model.is_dir():
             start = time.perf_counter()
-            subprocess.run([sys.executable, str(REPO / "bench/make_random_model.py"), str(model)], check=True)
+            subprocess.run([sys.executable, str(REPO / "bench/make_random_model.py"), str(model), "--shape", args.shape], check=True)
             rows.append({"step": "checkpoint", "wall_seconds": round(time.perf_counter() - start, 1)})
-        step(f"convert {args.quant}", [SDKGEN, "convert", "--model", str(model), "--runtime", "llamacpp", "--quant", args.quant,
-                                      "--pre-tokenizer", PRE_TOKENIZER, "-o", str(work / f"out-{args.quant}"), "--force"])
-        step(f"android {args.profile}", [SDKGEN, "android", "--model", str(model), "--profile", args.profile, "--runtime", "llamacpp",
-                                         "--pre-tokenizer", PRE_TOKENIZER, "-o", str(work / "android"), "--force"])
-        step("litert int8", [SDKGEN, "convert", "--model", str(model), "--runtime", "litert", "--quant", "int8",
-                             "-o", str(work / "out-litert")])
+        if quant and "convert" not in args.skip:
+            step(f"convert {quant}", [SDKGEN, "convert", "--model", str(model), "--runtime", "llamacpp", "--quant", quant,
+                                      "--pre-tokenizer", PRE_TOKENIZER, "-o", str(work / f"out-{quant}"), "--force"])
+        if "android" not in args.skip:
+            step(f"android {profile}", [SDKGEN, "android", "--model", str(model), "--profile", profile, "--runtime", "llamacpp",
+                                        "--pre-tokenizer", PRE_TOKENIZER, "-o", str(work / "android"), "--force"])
+        if "litert" not in args.skip:
+            step(f"litert {run['litert']}", [SDKGEN, "convert", "--model", str(model), "--runtime", "litert", "--quant", run["litert"],
+                                             "--profile", profile, "-o", str(work / "out-litert"), "--force"])
     finally:
         if not args.keep:
             for path in (model, cache, *work.glob("out-*"), work / "android"):
@@ -81,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{'' if peak is None else f'{peak / GIB:.2f}':>9}   {stages}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
 
 
 if __name__ == "__main__":

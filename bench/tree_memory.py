@@ -32,6 +32,7 @@ POLL_SECONDS = 0.05
 STAGE_MARKS = (
     ("sdk_gen.runtimes.llamacpp.convert", "conversion"),
     ("sdk_gen.runtimes.litert", "conversion"),
+    ("sdk_gen.runtimes.executorch.export", "conversion"),
     ("sdk_gen.verify_worker", "verification"),
 )
 
