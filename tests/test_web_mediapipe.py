@@ -6,7 +6,6 @@ PyTorch running the same fp16 weights."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
@@ -15,7 +14,7 @@ from sdk_gen import pins
 from sdk_gen.conversion import ConversionRequest
 from sdk_gen.formats.base import ProjectOptions
 from sdk_gen.project import ProjectRequest, generate_project
-from test_web import CHROMIUM, _need, _npm, _serve, drive
+from test_web import _npm, _serve, drive, run_project_playwright_test
 
 PROMPT = "Hello, my name is"
 # LiteRT's shortest context (its prefill length): MediaPipe's web runtime cannot stop a reply early
@@ -153,7 +152,4 @@ def test_a_browser_without_a_webgpu_adapter_is_told_before_any_download(project,
 @pytest.mark.slow
 def test_the_generated_playwright_test_passes(project, site):
     """The project's own `npm test` (its CI job), on Chromium's software WebGPU adapter."""
-    done = subprocess.run([_need("npx"), "playwright", "test"], cwd=project.path, capture_output=True, text=True, timeout=900,
-                          env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "CI": "1", "HOME": str(project.path)})
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "1 passed" in done.stdout
+    run_project_playwright_test(project.path)
