@@ -60,15 +60,21 @@ def test_float_exports_equal_pytorch_token_for_token(demo_model, tmp_path, quant
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("quant, min_corr, min_top1", [("int8", 0.999, 0.90), ("int4", 0.95, 0.55)])
-def test_quantized_exports_report_agreement_above_thresholds(demo_model, tmp_path, quant, min_corr, min_top1):
+@pytest.mark.parametrize("quant", ["int8", "int4"])
+def test_quantized_exports_pass_fidelity_and_report_cost(demo_model, tmp_path, quant):
+    """int8/int4 are judged against PyTorch running the .tflite's own weights (no longer against
+    the original weights with fixed correlation/top-1 floors, which judged the quantization's cost
+    on near-flat random logits: tests/test_litert_fidelity.py); the cost is reported."""
     report = _convert_json(demo_model, tmp_path / "out", "--quant", quant)
     verification = report["verification"]
     assert verification["passed"] is True
-    logits = verification["logits"]
-    assert logits["mean_correlation"] >= min_corr and logits["top1_agreement"] >= min_top1
-    assert logits["max_abs_diff"] > 1e-3  # it is quantized: not bit-identical to float
-    assert verification["thresholds"]["exact"] is False
+    assert verification["thresholds"]["reference"] == "artifact" and verification["thresholds"]["exact"] is False
+    assert {"fidelity_logits", "fidelity_top1", "fidelity_greedy", "engine_text"} <= set(verification["checks"])
+    logits = verification["logits"]  # against the artifact's own weights: only activation rounding apart
+    assert logits["mean_correlation"] > 0.999 and logits["top1_agreement"] > 0.9
+    assert logits["max_abs_diff"] > 1e-3  # XNNPACK rounds activations to int8: not bit-identical
+    cost = verification["cost"]
+    assert cost["mean_kl"] > 0 and 0.5 < cost["top1_agreement"] <= 1.0
 
 
 @pytest.mark.slow
@@ -124,7 +130,9 @@ def test_cache_hit_skips_the_converter_and_a_corrupt_entry_is_rebuilt(demo_model
 
 @pytest.mark.slow
 def test_verification_fails_against_a_different_model(demo_model, tmp_path):
-    """The thresholds are not decorative: an artifact of another model fails every check."""
+    """The thresholds are not decorative: an artifact of another model fails. A float one fails
+    every logit check; a quantized one fails earlier: its weights are not this checkpoint's
+    matrices quantized, so no PyTorch reference on them can be built (dequantize.py)."""
     from sdk_gen.model.demo import write_demo_model
 
     other = write_demo_model(tmp_path / "other", seed=1)
@@ -133,7 +141,11 @@ def test_verification_fails_against_a_different_model(demo_model, tmp_path):
         job, _, _ = prepare_job(ConversionRequest(model=str(other), runtime="litert", quant=quant, context=256))
         verification = run_verification(job, result.artifact.path)
         assert verification.passed is False
-        assert verification.logits.mean_correlation < 0.5 and verification.logits.top1_agreement < 0.2
+        if quant == "int4":
+            assert verification.checks["weights_read_back"] is False
+            assert "cannot map" in " ".join(verification.notes)
+        else:
+            assert verification.logits.mean_correlation < 0.5 and verification.logits.top1_agreement < 0.2
 
 
 def test_architecture_nobody_converts(tmp_path):

@@ -21,14 +21,23 @@ if TYPE_CHECKING:
 
 # Verification thresholds. Float formats must reproduce the reference (measured on the demo:
 # max |dlogit| 3.6e-6 for f32, and for f16 against PyTorch with the same fp16 weights).
-# Quantized thresholds sit under what the demo model measured (int8: correlation 0.9998, top-1
-# 0.97, top-5 0.97; int4 blockwise: 0.975, 0.69, 0.73) and far above an unrelated model (~0, ~0.002).
+# int8/int4 are judged for runtime fidelity (checks.verify_quantized): LiteRT's interpreter against
+# PyTorch running the .tflite's own weights (dequantize.py), within NOISE_FACTOR times what rounding
+# activations as XNNPACK's dynamic int8 ("qd8", asymmetric per row: activations.py) moves PyTorch's
+# logits; LiteRT's rounding is another draw of that noise. Measured (457 positions each): rms
+# |dlogit| 1.00x the emulation's for the demo's int8 and int4 (largest 1.01x, 1.00x), 0.996-1.006x
+# for tiny Llama (tied), Gemma 3 and Phi-3 files (largest 0.80-1.19x); one matrix read with a 10%
+# wrong scale gives 4.9-5.0x rms, 5.4-5.7x largest (tests/test_litert_fidelity.py). 3x, as for
+# llama.cpp, lies between. What quantization costs against the original weights (KL, top-1,
+# perplexity) is reported, not judged, unless the user sets a floor (--max-quant-kl,
+# --min-quant-top1): the old floors judged that cost on near-flat random logits.
+NOISE_FACTOR = 3.0
 _EXACT_F32 = Thresholds(exact=True, min_correlation=0.99999, min_top1=0.99, min_top5_overlap=0.99, max_abs_logit_diff=1e-3)
 _EXACT_F16 = Thresholds(
     exact=True, min_correlation=0.99999, min_top1=0.99, min_top5_overlap=0.99, max_abs_logit_diff=1e-3, reference="fp16-weights"
 )
-_INT8 = Thresholds(exact=False, min_correlation=0.999, min_top1=0.90, min_top5_overlap=0.90)
-_INT4 = Thresholds(exact=False, min_correlation=0.95, min_top1=0.55, min_top5_overlap=0.60)
+_INT8 = Thresholds(exact=False, reference="artifact", fidelity_noise_factor=NOISE_FACTOR)
+_INT4 = Thresholds(exact=False, reference="artifact", fidelity_noise_factor=NOISE_FACTOR)
 
 PREFILL_LENGTH = 128
 

@@ -1,4 +1,14 @@
-"""Host verification of LiteRT artifacts (runs in the verification child process)."""
+"""Host verification of LiteRT artifacts (runs in the verification child process).
+
+f32/f16: LiteRT must reproduce PyTorch (f16: with the same fp16-rounded matrices).
+int8/int4: two questions, as for llama.cpp's quantized GGUFs (sdk_gen/verify.py):
+- runtime fidelity: LiteRT's interpreter on the bundled `.tflite` against PyTorch running the
+  file's own weights (dequantize.py), within what XNNPACK's dynamic int8 activation rounding
+  explains (activations.py); LiteRT's greedy tokens judged by teacher forcing, and litert_lm's
+  engine text held to the interpreter's greedy tokens (the same file and kernels);
+- quantization cost: those weights against the original ones, both in PyTorch (KL, top-1,
+  perplexity on the shipped text), held to a floor only when the user sets one.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from sdk_gen.verify import (
     GREEDY_STEPS,
+    VERIFICATION_TEXT_TOKENS,
+    GreedyRun,
     PromptResult,
     StopRule,
     TorchReference,
@@ -16,8 +28,11 @@ from sdk_gen.verify import (
     apply_thresholds,
     compare_ids,
     compare_text,
+    fidelity_figures,
     logit_figures,
+    quant_cost,
     reference_for,
+    verification_text,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +59,8 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     from sdk_gen.runtimes.litert.host import EngineRunner, TfliteDecoder, unpack_litertlm
 
     thresholds = job.quant.check
+    if thresholds.reference == "artifact":
+        return verify_quantized(job, artifact)
     reference = reference_for(job, thresholds.reference)
     prompts = reference.prompts()
     checks: dict[str, bool] = {}
@@ -124,6 +141,141 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
         logits=figures,
         checks=checks,
         notes=notes,
+    )
+    apply_thresholds(result)
+    return result
+
+
+def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None) -> VerificationResult:
+    """int8/int4: runtime fidelity against PyTorch on the file's own weights, and the cost of
+    quantization against the original weights. ``corrupt``: for tests, misreads the file's weights
+    (see dequantize.TfliteWeights) to show that a wrong reference fails fidelity."""
+    from sdk_gen.hashing import sha256_file
+    from sdk_gen.runtimes.litert.dequantize import TfliteWeights, UnmappedWeights
+    from sdk_gen.runtimes.litert.host import EngineRunner, TfliteDecoder, unpack_litertlm
+
+    thresholds = job.quant.check
+    checks: dict[str, bool] = {}
+    notes: list[str] = []
+    digest = sha256_file(artifact)
+    with tempfile.TemporaryDirectory(prefix="sdkgen-verify-") as scratch:
+        scratch_dir = Path(scratch)
+        engine_texts: list[str] | None = None
+        if job.artifact_format == "litertlm":
+            tflite = unpack_litertlm(artifact, scratch_dir)
+            weights = TfliteWeights(tflite, digest, corrupt=corrupt)
+            reference = reference_for(job, "artifact", weights)
+            prompts = reference.prompts()
+            prompt_ids = [reference.encode(p) for p in prompts]
+            engine = EngineRunner(artifact, job.context, HOST_THREADS)
+            try:
+                stop = engine.stop_rule()
+                checks["tokenizer_parity"] = all(engine.tokenize(p) == ids for p, ids in zip(prompts, prompt_ids))
+                engine_texts = [engine.greedy_text(p, GREEDY_STEPS) for p in prompts]
+            finally:
+                engine.close()
+            runtime_name = (
+                f"LiteRT interpreter (ai-edge-litert {version('ai-edge-litert')}, XNNPACK) on the bundled .tflite for greedy ids "
+                f"and logits; litert_lm.Engine {version('litert-lm-api')} (CPU) for greedy text"
+            )
+        else:
+            from sdk_gen.runtimes.litert.task import (
+                PARITY_TEXTS,
+                SentencePieceTokenizer,
+                first_parity_mismatch,
+                read_task,
+                reply_stop_ids,
+            )
+
+            tflite, tokenizer_model = read_task(artifact, scratch_dir)
+            weights = TfliteWeights(tflite, digest, corrupt=corrupt)
+            reference = reference_for(job, "artifact", weights)
+            prompts = reference.prompts()
+            byte_level = job.spec.tokenizer_kind == "byte-level-bpe" and not (job.model_dir / "tokenizer.model").is_file()
+            sp = SentencePieceTokenizer(tokenizer_model, byte_mapping=byte_level)
+            checks["tokenizer_parity"] = first_parity_mismatch(reference.tokenizer, sp, [*prompts, *PARITY_TEXTS]) is None
+            prompt_ids = [list(sp.encode(p)) for p in prompts]
+            stop = StopRule(tuple((i,) for i in reply_stop_ids(job.model_dir, reference.tokenizer)))
+            runtime_name = f"LiteRT interpreter (ai-edge-litert {version('ai-edge-litert')}, XNNPACK) on the bundled .tflite"
+            notes.append(TASK_NOTE)
+
+        decoder = TfliteDecoder(tflite, HOST_THREADS)
+        generated = [decoder.greedy(ids, GREEDY_STEPS, stop) for ids in prompt_ids]
+        text_ids = reference.encode(verification_text())[: min(VERIFICATION_TEXT_TOKENS, decoder.context)]
+        sequences = [ids + more for ids, more in zip(prompt_ids, generated)] + [text_ids]
+        artifact_rows = [decoder.logits(seq) for seq in sequences]
+        del decoder
+
+        if engine_texts is not None:
+            # litert_lm runs the same .tflite with the same XNNPACK kernels: its text must be the
+            # interpreter's greedy tokens' (as far as its text API can show them).
+            same = True
+            for k, (ids, text) in enumerate(zip(generated, engine_texts)):
+                shown, why = EngineRunner.visible_reference(ids, GREEDY_STEPS, stop)
+                shown, nul = _before_nul(reference, shown)
+                for reason in (why, nul):
+                    if reason:
+                        notes.append(f"prompt {k + 1}: {reason}")
+                matched, divergence = compare_text(reference, shown, text)
+                same &= divergence is None
+            checks["engine_text"] = same
+
+        try:
+            reference_rows = reference.logits_batch(sequences)
+        except UnmappedWeights as refusal:
+            # Not this checkpoint's weights (another model's file, or one damaged past recognition).
+            checks["weights_read_back"] = False
+            return VerificationResult(
+                runtime=runtime_name, artifact=artifact.name, reference=f"PyTorch {reference.model_class} (the .tflite's own weights)",
+                thresholds=thresholds, prompts=[], logits=None, checks=checks, notes=[*notes, str(refusal)],
+            )
+        rounded_rows = reference.logits_batch(sequences, rounded=True)
+        results: list[PromptResult] = []
+        runs: list[GreedyRun] = []
+        for prompt, ids, got_ids, rows in zip(prompts, prompt_ids, generated, reference_rows):
+            # PyTorch's top token at each of LiteRT's positions: its greedy choice after the same prefix.
+            ref_ids = [int(rows[len(ids) - 1 + step].argmax()) for step in range(len(got_ids))]
+            matched, divergence = compare_ids(ref_ids, got_ids)
+            results.append(PromptResult(prompt, len(ref_ids), matched, divergence, reference.decode(ref_ids), reference.decode(got_ids)))
+            runs.append(GreedyRun(ids, ref_ids, got_ids, divergence))
+        fidelity = fidelity_figures(
+            reference_rows, rounded_rows, artifact_rows, runs, thresholds.fidelity_noise_factor, teacher_forced=True
+        )
+        figures = logit_figures(reference_rows, artifact_rows)
+        costed = prompt_ids + [text_ids]
+        artifact_cost_rows = [rows[: len(ids)] for rows, ids in zip(reference_rows, costed)]
+        kinds = sorted(set(weights.kinds_by_parameter.values()))
+        worst = max(weights.tensor_errors, key=lambda e: e.relative_rms, default=None)
+        reference.release()  # the original model loads next: one float32 model at a time
+        original = reference_for(job, "original")
+        cost = quant_cost(original.logits_batch(costed), artifact_cost_rows, text_ids)
+        original.release()
+
+    if weights.kinds_by_parameter:  # (empty when every answer came from the reference cache)
+        notes.append(
+            f"{len(weights.kinds_by_parameter)} matrices read back from the .tflite ({', '.join(kinds)}), each matched to "
+            "its checkpoint parameter by value"
+            + (f"; largest quantization error {worst.relative_rms:.3g} of the norm ({worst.name})" if worst else "")
+        )
+    if weights.paired_by_elimination:
+        notes.append(
+            f"{', '.join(weights.paired_by_elimination)}: no stored tensor lies near the checkpoint's, paired with the only "
+            "one of its shape left (a tensor damaged in the file: its damage is in the quantization cost)"
+        )
+    result = VerificationResult(
+        runtime=runtime_name,
+        artifact=artifact.name,
+        reference=(
+            f"PyTorch {reference.model_class} (the .tflite's own weights, dequantized; float32 compute; "
+            "teacher-forced greedy comparison)"
+        ),
+        thresholds=thresholds,
+        prompts=results,
+        logits=figures,
+        checks=checks,
+        notes=notes,
+        fidelity=fidelity,
+        cost=cost,
     )
     apply_thresholds(result)
     return result
