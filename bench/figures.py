@@ -1,6 +1,7 @@
 """sdkgen's performance figures in one table: conversion overhead, cache, sizes and memory.
 
-    .venv/bin/python bench/figures.py                                   # both runtimes, tiny/small/medium
+    .venv/bin/python bench/figures.py                                   # every runtime, tiny/small/medium
+    .venv/bin/python bench/figures.py --runtime executorch --no-raw     # without the raw converter column
     .venv/bin/python bench/figures.py --runtime llamacpp --size tiny    # one corner of it
     .venv/bin/python bench/figures.py --json figures.json               # the rows as JSON as well
 
@@ -35,9 +36,10 @@ from sdk_gen.units import MIB  # noqa: E402
 
 import web_memory  # noqa: E402  (bench/web_memory.py, beside this script)
 
-NOMINAL_BITS = {"f32": 32, "f16": 16, "int8": 8, "int4": 4, "q8_0": 8, "q4_0": 4, "q4_k_m": 4}
-QUANTS = {"litert": ["f32", "f16", "int8", "int4"], "llamacpp": ["f16", "q8_0", "q4_k_m", "q4_0"]}
-ARTIFACT_SUFFIX = {"litert": ".litertlm", "llamacpp": ".gguf"}
+NOMINAL_BITS = {"f32": 32, "f16": 16, "int8": 8, "int4": 4, "q8_0": 8, "q4_0": 4, "q4_k_m": 4, "fp32": 32, "8da4w": 4}
+QUANTS = {"litert": ["f32", "f16", "int8", "int4"], "llamacpp": ["f16", "q8_0", "q4_k_m", "q4_0"],
+          "executorch": ["fp32", "8da4w"]}
+ARTIFACT_SUFFIX = {"litert": ".litertlm", "llamacpp": ".gguf", "executorch": ".pte"}
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Row:
     size: str
     params: int
     quant: str
-    raw_s: float
+    raw_s: float | None  # None: not measured (--no-raw)
     cold_s: float
     hit_s: float
     artifact_bytes: int
@@ -59,7 +61,8 @@ class Row:
     def cells(self) -> list[str]:
         return [
             self.runtime, f"{self.params / 1e6:.1f}M", self.quant,
-            f"{self.raw_s:.1f}", f"{self.cold_s:.1f}", f"{self.cold_s / self.raw_s:.3f}",
+            *((f"{self.raw_s:.1f}", f"{self.cold_s:.1f}", f"{self.cold_s / self.raw_s:.3f}") if self.raw_s
+              else ("-", f"{self.cold_s:.1f}", "-")),
             f"{self.hit_s:.2f}", f"{self.hit_s / self.cold_s:.1%}",
             f"{self.artifact_bytes / MIB:.1f}", f"{self.artifact_bytes / self.floor_bytes:.3f}",
             f"{self.artifact_bytes / self.predicted_artifact_bytes:.3f}",
@@ -109,7 +112,16 @@ def raw_llamacpp(model: Path, quant: str, context: int, workdir: Path) -> float:
     return timed([sys.executable, "-m", "sdk_gen.runtimes.llamacpp.convert", json.dumps(request)])
 
 
-RAW = {"litert": raw_litert, "llamacpp": raw_llamacpp}
+def raw_executorch(model: Path, quant: str, context: int, workdir: Path) -> float:
+    """sdkgen's export child run by hand, with the request sdkgen sends it. ExecuTorch has no
+    converter of its own for a Hugging Face folder: the child is the pipeline (transformers'
+    exportable wrapper -> torch.export -> to_edge_transform_and_lower(XNNPACK) -> `.pte`), so this
+    column measures everything sdkgen adds around it (inspection, hashing, cache, report)."""
+    request = {"model_dir": str(model), "context": context, "quant": quant, "out": str(workdir / f"raw-{quant}.pte")}
+    return timed([sys.executable, "-m", "sdk_gen.runtimes.executorch.export", json.dumps(request)])
+
+
+RAW = {"litert": raw_litert, "llamacpp": raw_llamacpp, "executorch": raw_executorch}
 
 
 def sdkgen_convert(model: Path, runtime: str, quant: str, context: int, profile: str, out: Path,
@@ -131,9 +143,10 @@ def host_run(runtime: str, artifact: Path, context: int, quant: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(model: Path, size: str, runtime: str, quant: str, context: int, profile: str, work: Path) -> Row:
+def measure(model: Path, size: str, runtime: str, quant: str, context: int, profile: str, work: Path,
+            raw_column: bool = True) -> Row:
     work.mkdir()
-    raw = RAW[runtime](model, quant, context, work)
+    raw = RAW[runtime](model, quant, context, work) if raw_column else None
     cold, report = sdkgen_convert(model, runtime, quant, context, profile, work / "cold", work / "cache")
     hit, hit_report = sdkgen_convert(model, runtime, quant, context, profile, work / "hit", work / "cache")
     if not hit_report["cache"]["hit"]:
@@ -169,10 +182,12 @@ def main(argv: list[str] | None = None, runtimes: list[str] | None = None, sizes
     parser.add_argument("--browser", nargs="*", default=None, choices=sorted(web_memory.ENGINES),
                         help="web engines for the browser rows (default: all; none: --browser with no name)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--no-raw", dest="raw", action="store_false",
+                        help="skip the raw converter column (it costs as much as the cold one)")
     args = parser.parse_args(argv)
     browsers = sorted(web_memory.ENGINES) if args.browser is None else args.browser
 
-    widths = [8, 7, 6, 6, 6, 8, 5, 8, 7, 6, 8, 8, 8, 9, 7]
+    widths = [10, 7, 6, 6, 6, 8, 5, 8, 7, 6, 8, 8, 8, 9, 7]
     print(f"context {args.context}, profile {args.profile}, {os.cpu_count()} CPU cores")
     print_row(COLUMNS, widths)
     print("-" * (sum(widths) + 2 * (len(widths) - 1)), flush=True)
@@ -187,7 +202,7 @@ def main(argv: list[str] | None = None, runtimes: list[str] | None = None, sizes
                         continue
                     print(f"  ... {runtime} {size} {quant}", file=sys.stderr, flush=True)
                     row = measure(model, size, runtime, quant, args.context, args.profile,
-                                  scratch_dir / f"{size}-{runtime}-{quant}")
+                                  scratch_dir / f"{size}-{runtime}-{quant}", raw_column=args.raw)
                     rows.append(row)
                     print_row(row.cells(), widths)
     print("targets: cold/raw <= 1.05, hit/cold <= 2%, meas/pred within 0.90-1.10")

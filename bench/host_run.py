@@ -1,6 +1,6 @@
 """Load one artifact with its host runtime, decode 32 tokens, and print what it cost (JSON).
 
-    python bench/host_run.py {litert|llamacpp} ARTIFACT CONTEXT QUANT
+    python bench/host_run.py {litert|llamacpp|executorch} ARTIFACT CONTEXT QUANT
 
 Run in a fresh process per artifact so its peak RSS belongs to that artifact alone: the
 baseline is its RSS after importing the runtime, before loading anything.
@@ -9,6 +9,8 @@ baseline is its RSS after importing the runtime, before loading anything.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,7 +106,58 @@ def run_llamacpp(artifact: Path, context: int, quant: str) -> dict:
     }
 
 
-RUNNERS = {"litert": run_litert, "llamacpp": run_llamacpp}
+# Run in a child before measuring: writes the `.pte`'s tokenizer.json constant to a file, as the
+# phone engines do before they start ExecuTorch's text runner (which takes the tokenizer as a file).
+_WRITE_TOKENIZER = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from sdk_gen.runtimes.executorch.host import PteDecoder\n"
+    "data = PteDecoder(Path(sys.argv[1]), quantized=sys.argv[3] != 'fp32').constant_bytes('sdkgen_tokenizer_json')\n"
+    "Path(sys.argv[2]).write_bytes(data)\n"
+)
+
+
+def run_executorch(artifact: Path, context: int, quant: str) -> dict:
+    """ExecuTorch's C++ text runner (TextLLMRunner, what Android's LlmModule and iOS's TextRunner
+    wrap), created as they create it: the `.pte` memory-mapped (mlock where the OS allows it, which
+    neither this machine's 8 MiB memlock limit nor a phone app does for a real model), tokenizer.json
+    from a file. Greedy; the first token comes from the prefill, then DECODE_TOKENS decode steps
+    (the demo never emits its end-of-sequence token, so the count is exact)."""
+    with tempfile.TemporaryDirectory(prefix="sdkgen-bench-") as scratch:
+        tokenizer = Path(scratch) / "tokenizer.json"
+        subprocess.run([sys.executable, "-c", _WRITE_TOKENIZER, str(artifact), str(tokenizer), quant],
+                       check=True, cwd=REPO, capture_output=True)
+        from executorch.extension.llm.runner import GenerationConfig, TextLLMRunner
+
+        baseline = start_measuring()
+        stats: list = []
+        config = GenerationConfig(temperature=0.0, max_new_tokens=DECODE_TOKENS + 1, echo=False)
+        # The runner prints every piece to stdout itself (raw bytes, possibly split UTF-8): send fd 1
+        # to /dev/null while it runs, so this script's last line stays its JSON.
+        saved = os.dup(1)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            runner = TextLLMRunner(str(artifact), str(tokenizer))
+            runner.generate(PROMPT, config, stats_callback=stats.append)
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(null)
+            os.close(saved)
+    (info,) = stats
+    # num_generated_tokens counts the decode loop's tokens, not the one the prefill produced.
+    decoded = info.num_generated_tokens
+    return {
+        "baseline_rss": baseline,
+        "peak_rss": peak_rss_bytes(),
+        "load_s": (info.model_load_end_ms - info.model_load_start_ms) / 1000,
+        "decoded_tokens": decoded,
+        "decode_tokens_per_s": decoded / max((info.inference_end_ms - info.first_token_ms) / 1000, 1e-6),
+    }
+
+
+RUNNERS = {"litert": run_litert, "llamacpp": run_llamacpp, "executorch": run_executorch}
 
 if __name__ == "__main__":
     runtime, artifact, context, quant = sys.argv[1:5]

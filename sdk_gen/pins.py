@@ -31,3 +31,10 @@ MEDIAPIPE_WEB = "0.10.29"
 # GGUF. Its own llama.cpp build (b12211 for 3.13.0) runs sdkgen's GGUF with the greedy ids of
 # llama_cpp.Llama with flash attention on (wllama's default), measured in Debian's Chromium.
 WLLAMA = "3.13.0"
+
+# ExecuTorch's phone packages: the Android AAR (Maven org.pytorch:executorch-android) and the
+# Swift package (the executorch repository's swiftpm-<version> branch), of the release of the
+# Python executorch that exports and verifies the .pte on the host (pyproject's executorch extra).
+EXECUTORCH_HOST = "1.5.1"
+EXECUTORCH_ANDROID = "1.5.1"
+EXECUTORCH_IOS = "1.5.1"

@@ -208,6 +208,9 @@ def write_check_package(project: Path, dest: Path, engine: str, llama_include: l
     elif engine == "mlc":
         stubs.add("MLCSwift")
         app_deps.append('"MLCSwift"')
+    elif engine == "executorch":
+        stubs.update({"ExecuTorch", "ExecuTorchLLM"})
+        app_deps.extend(['"ExecuTorch"', '"ExecuTorchLLM"'])
     targets = [f'        .target(name: "{name}", path: "Stubs/{name}"),' for name in sorted(stubs)]
     for name in stubs:
         shutil.copytree(STUBS / name, dest / "Stubs" / name)

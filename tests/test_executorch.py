@@ -36,20 +36,12 @@ def test_registered_but_never_chosen_automatically(demo_model):
     runtime = get_runtime("executorch")
     assert [r.key for r in all_runtimes()][-1] == "executorch"
     assert runtime.formats == ("pte",) and set(runtime.quant_formats()) == {"fp32", "8da4w"}
-    assert runtime.auto_selectable is False and not runtime.engines
+    assert runtime.auto_selectable is False and set(runtime.engines) == {("android", "pte"), ("ios", "pte")}
     assert runtime.quant("fp32").check.exact and runtime.quant("8da4w").check.reference == "artifact"
     assert {"executorch", "torch", "torchao", "transformers"} <= set(runtime.toolchain_versions())
     assert runtime.missing_tools() is None
     result = run_cli("plan", "--model", str(demo_model), "--profile", "pixel8", "--json")
     assert result.code == 0 and json.loads(result.stdout)["plan"]["runtime"] != "executorch"
-
-
-@pytest.mark.parametrize("target, profile", [("android", "pixel8"), ("ios", "iphone15pro")])
-def test_phone_projects_refused_in_one_line(demo_model, tmp_path, target, profile):
-    result = run_cli(target, "--model", str(demo_model), "--profile", profile, "--runtime", "executorch", "-o", str(tmp_path / "out"))
-    assert result.code == 2 and len(result.stderr_lines) == 1, result.stderr
-    assert "no %s wrapper for ExecuTorch yet" % target in result.stderr
-    assert not (tmp_path / "out").exists()
 
 
 def test_too_short_context_refused_before_any_work(demo_model, tmp_path, cache_dir):

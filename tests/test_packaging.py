@@ -48,6 +48,10 @@ def test_every_pin_has_one_source():
     assert f"mediapipe=={pins.MEDIAPIPE}" in litert and f"litert-lm-api=={pins.LITERTLM_HOST}" in litert
     # The phone packages follow the host's release line (major.minor).
     assert pins.LITERTLM_PHONE.rsplit(".", 1)[0] == pins.LITERTLM_HOST.rsplit(".", 1)[0]
+    executorch = project["project"]["optional-dependencies"]["executorch"]
+    assert f"executorch=={pins.EXECUTORCH_HOST}" in executorch
+    assert pins.EXECUTORCH_ANDROID.rsplit(".", 1)[0] == pins.EXECUTORCH_HOST.rsplit(".", 1)[0]
+    assert pins.EXECUTORCH_IOS.rsplit(".", 1)[0] == pins.EXECUTORCH_HOST.rsplit(".", 1)[0]
     package = REPO / ".tools/node_modules/kotlin-compiler/package.json"
     assert json.loads(package.read_text())["version"] == pins.KOTLIN
     for path in [REPO / "scripts/setup.sh", *sorted((REPO / "sdk_gen/formats").glob("*.py"))]:

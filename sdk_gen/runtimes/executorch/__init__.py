@@ -1,8 +1,9 @@
 """ExecuTorch (PyTorch's on-device runtime): a `.pte` program lowered to XNNPACK.
 
-Host side only for now: `sdkgen convert --runtime executorch` exports and verifies the `.pte`
-with ExecuTorch's own runtime here; the phone engines (Android AAR / iOS frameworks) are not
-built yet, so `sdkgen android|ios --runtime executorch` is refused by the planner (no engine).
+`sdkgen convert --runtime executorch` exports the `.pte` and verifies it with ExecuTorch's own
+runtime here; `sdkgen android|ios --runtime executorch` wrap it in the phone engines of phone.py
+(the executorch-android AAR's LlmModule, the Swift package's ExecuTorchLLM TextRunner). Never
+chosen by `--runtime auto`: asked for by name.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdk_gen.errors import BadInput, ConversionFailed
+from sdk_gen.errors import BadInput
 from sdk_gen.model.families import FAMILY_KEYS
 from sdk_gen.runtimes.base import MemoryTraits, QuantFormat, Runtime
+from sdk_gen.runtimes.executorch.phone import EXECUTORCH
 from sdk_gen.units import MIB
 from sdk_gen.verify import Thresholds
 
@@ -73,32 +75,47 @@ class ExecuTorchRuntime(Runtime):
     families = FAMILY_KEYS
     artifact_kind = ".pte"
     formats = ("pte",)
-    # No phone engine yet: the planner refuses `sdkgen android|ios --runtime executorch` with
-    # "sdkgen has no <os> wrapper for ExecuTorch yet"; `convert` targets these OSes' CPUs.
     platforms = ("android", "ios")
     auto_selectable = False
-    engines = {}
+    engines = {("android", "pte"): EXECUTORCH, ("ios", "pte"): EXECUTORCH}
     default_quants = ("8da4w",)
     toolchain_packages = ("executorch", "torch", "torchao", "transformers")
     host_verification_gap = ""
     # The tiny demo (1.84M parameters) on this 2-core machine: the export child's wall time.
     convert_timings = {"fp32": ((1.84e6, 19.0),), "8da4w": ((1.84e6, 51.0),)}
     verify_timings = ((1.84e6, 40.0),)
-    # The export holds the float32 model, its traced program and the lowered copy. Measured only on
-    # the tiny demo (~550 MB peak RSS, nearly all torch's and ExecuTorch's own libraries), so the
-    # per-parameter figure is an estimate until a large model is measured.
-    conversion_bytes_per_param = 8.0
-    conversion_memory_note = "torch.export holds the float32 model, its traced program and the lowered copy (estimate)"
+    # The export holds the float32 model, its traced program and the lowered copy. Measured (the
+    # export child's VmHWM, bench/figures.py runs): 3094 MiB for the 202.6M demo in fp32 (16.0 bytes
+    # per parameter, libraries included), 2329 MiB in 8da4w (12.1), ~550 MB at 1.8M (libraries).
+    conversion_bytes_per_param = 16.0
+    conversion_memory_note = "torch.export holds the float32 model, its traced program and the lowered copy (measured: 202.6M demo, fp32)"
+    # Measured with bench/figures.py (bench/host_run.py: ExecuTorch's C++ text runner, as the phone
+    # engines create it, loads the `.pte` memory-mapped and decodes 32 tokens; peak RSS after the
+    # import), demo 1.8M/25.7M/202.6M at context 256: meas/pred 0.91-1.02 with these figures. What
+    # the runner holds: the `.pte`'s weights (mapped; XNNPACK repacks them without keeping a second
+    # resident copy: the same excess over the file for fp32 and 8da4w), ExecuTorch's planned arena
+    # (read from the program: 6.3/24.3/79.3 MiB), and ~8-22 MiB of its own and XNNPACK's buffers.
     memory = MemoryTraits(
         # transformers' static cache is exported in the model's dtype (float32 buffers in the .pte's
-        # mutable state); XNNPACK has no GPU path.
-        kv_bytes_cpu=4,
-        kv_bytes_gpu=4,
+        # mutable state), and the arena holds it twice: the buffers and index_put's functional copy,
+        # written back with copy_ (the program's plan has both); XNNPACK has no GPU path.
+        kv_bytes_cpu=8,
+        kv_bytes_gpu=8,
         activation_bytes_cpu=4,
         activation_bytes_gpu=4,
-        prefill_chunk=128,
+        # No chunking: the export's one method takes up to context - 1 tokens, and ExecuTorch plans
+        # its arena for that longest call at load, whatever the prompt (peak RSS within 0.1 MiB
+        # for 4- and 170-token prompts), so the budget's min(prefill_chunk, context) is the context.
+        # Its attention buffers grow with the context squared: tiny demo at context 1024, arena
+        # 66.2 MiB against 6.3 at 256, ~4 copies of the scores where the budget counts one.
+        prefill_chunk=2**31 - 1,
+        # The runner's host process after import is torch's libraries, not a phone's: this stays
+        # an estimate of the AAR's/framework's libraries, tokenizer and an app's baseline.
         overhead_bytes=120 * MIB,
         overhead_note="ExecuTorch runtime, XNNPACK, tokenizer and an app's baseline (estimate, not yet measured on a phone)",
+        # The runner's and XNNPACK's own buffers over the arena (8 MiB at 1.8M parameters, 11 at
+        # 25.7M, 22 at 202.6M; XNNPACK keeps per-layer workspaces), fitted across the three sizes.
+        engine_buffers_cpu=10 * MIB,
     )
 
     def quant_formats(self) -> dict[str, QuantFormat]:
@@ -140,23 +157,16 @@ class ExecuTorchRuntime(Runtime):
         from sdk_gen.runtimes.executorch.export import GROUP_SIZE, TOKENIZER_METHODS
 
         return {"delegate": "xnnpack", "group_size": GROUP_SIZE, "dynamic_length": True, "tokenizer": sorted(TOKENIZER_METHODS),
-                "tokenizer_json": "transformers' backend tokenizer"}
+                "tokenizer_json": "transformers' backend tokenizer", "eos_ids": "config + generation_config"}
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
-        import json
-
-        from sdk_gen.subprocess_log import BAD_INPUT_EXIT, bad_input_reported, describe_exit, run_python_module
+        from sdk_gen.subprocess_log import run_converter
 
         produced = workdir / job.artifact_name
         request = {"model_dir": str(job.model_dir), "context": job.context, "quant": job.quant.name, "out": str(produced)}
         if job.tokenizer_dir is not None:
             request["tokenizer_dir"] = str(job.tokenizer_dir)
-        code = run_python_module("sdk_gen.runtimes.executorch.export", [json.dumps(request)], log_path, stop=stop)
-        refusal = bad_input_reported(log_path) if code == BAD_INPUT_EXIT else None
-        if refusal:
-            raise BadInput(refusal)
-        if code != 0 or not produced.is_file():
-            raise ConversionFailed(f"ExecuTorch export failed: {describe_exit(code, log_path)}")
+        run_converter("sdk_gen.runtimes.executorch.export", request, log_path, produced, "ExecuTorch export", stop=stop)
         return produced
 
     def verify_here(self, job: "ConversionJob", artifact: Path) -> "VerificationResult":

@@ -84,6 +84,19 @@ def tokenizer_files(tokenizer_dir: Path, model_dir: Path) -> dict[str, bytes]:
     return found
 
 
+def stop_ids(*sources) -> list[int]:
+    """The ids that end a reply, for the runners' `get_eos_ids`: the config's end of text and
+    generation_config.json's (a chat model's end of turn, e.g. ChatML's <|im_end|>, is often only
+    there). ExecuTorch's text runner stops only at these, so a missing end-of-turn id lets a
+    phone's reply run on into a made-up next turn."""
+    ids: list[int] = []
+    for source in sources:
+        for value in source if isinstance(source, (list, tuple)) else [source]:
+            if isinstance(value, int) and value >= 0 and value not in ids:
+                ids.append(value)
+    return ids
+
+
 def _export(request: dict) -> dict:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -116,7 +129,7 @@ def _export(request: dict) -> dict:
         "use_kv_cache": True,
         "enable_dynamic_shape": True,
         "get_bos_id": int(config.bos_token_id) if isinstance(config.bos_token_id, int) else -1,
-        "get_eos_ids": [e for e in (config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]) if isinstance(e, int)],
+        "get_eos_ids": stop_ids(config.eos_token_id, model.generation_config.eos_token_id),
     }
     for method, data in tokenizer_files(Path(request.get("tokenizer_dir") or model_dir), model_dir).items():
         metadata[method] = torch.frombuffer(bytearray(data), dtype=torch.uint8)

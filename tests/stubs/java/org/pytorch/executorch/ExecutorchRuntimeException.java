@@ -1,0 +1,19 @@
+package org.pytorch.executorch;
+
+/** Stub of ExecuTorch's ExecutorchRuntimeException (executorch-android 1.5): error codes of runtime/core/error.h. */
+public class ExecutorchRuntimeException extends RuntimeException {
+    public static final int OK = 0x00;
+    public static final int INTERNAL = 0x01;
+    public static final int INVALID_STATE = 0x02;
+    public static final int NOT_SUPPORTED = 0x10;
+    public static final int INVALID_ARGUMENT = 0x12;
+    public static final int NOT_FOUND = 0x20;
+    public static final int MEMORY_ALLOCATION_FAILED = 0x21;
+    public static final int INVALID_PROGRAM = 0x23;
+
+    public ExecutorchRuntimeException(int errorCode, String details) {
+        throw new UnsupportedOperationException("stub");
+    }
+
+    public int getErrorCode() { throw new UnsupportedOperationException("stub"); }
+}
