@@ -107,17 +107,18 @@ def test_a_misread_scale_fails_fidelity(verified, demo_model, cache, tmp_path, q
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family, quant", [("llama-tied", "int8"), ("gemma3", "int8"), ("phi3", "int4")])
+@pytest.mark.parametrize(
+    "family, quant", [("llama-tied", "int8"), ("gemma3", "int8"), ("phi3", "int4"), ("llama-tied", "int4"), ("gemma3", "int4")]
+)
 def test_other_families_run_as_pytorch_runs_their_weights(family, quant, demo_model, cache, tmp_path):
     """Grouped-query attention, a tied embedding (stored twice, as the lookup table and as lm_head),
     Gemma 3's scaled embedding and sliding window, Phi-3's fused qkv_proj and gate_up_proj: every
     matrix maps back to its parameter, and LiteRT matches PyTorch (measured rms 1.006x, 0.996x and
     0.996x the rounding noise; largest 1.19x, 1.03x, 1.04x).
 
-    Not int4 with a tied embedding whose padding row is zero (these fixtures' row 0): the
-    quantizer gives that row's blocks scale 0 and LiteRT's XNNPACK delegate refuses the tensor
-    ("unsupported scale value (0.000000) in channel 0 for INT4 tensor"): the runtime cannot run
-    that file at all, which is a conversion problem, not this check's."""
+    int4 with a tied embedding whose padding row is zero (these fixtures' row 0) too: the quantizer
+    gives that row's blocks scale 0, which LiteRT's XNNPACK refuses; the export replaces it
+    (runtimes/litert/zero_scales.py, tests/test_litert_zero_blocks.py)."""
     from test_litert import tiny_family_model
 
     model_dir = tiny_family_model(family, demo_model, tmp_path / family)

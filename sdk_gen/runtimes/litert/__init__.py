@@ -172,12 +172,17 @@ class LiteRtRuntime(Runtime):
 
     def cache_options(self, job: "ConversionJob") -> dict:
         from sdk_gen.runtimes.litert.export import RECIPES, use_lightweight_export
+        from sdk_gen.runtimes.litert.zero_scales import PATCH_ID
 
-        return {
+        options = {
             "recipe": RECIPES[job.quant.name],
             "prefill": min(PREFILL_LENGTH, job.context),
             "lightweight": use_lightweight_export(job.spec.num_params),
         }
+        if job.quant.name == "int4":
+            # Earlier int4 artifacts of models with an all-zero block held scale 0 and cannot run.
+            options["zero_block_scales"] = PATCH_ID
+        return options
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
         from sdk_gen.runtimes.litert.export import export_arguments, recipe_argument, use_lightweight_export

@@ -81,6 +81,16 @@ def _child(request: dict) -> int:
     if not produced.is_file():
         print(f"error: litert-torch finished without writing {produced}", file=sys.stderr)
         return 3
+    # Before the .task is built from it, so both formats carry the patch (zero_scales.py).
+    from sdk_gen.runtimes.litert.zero_scales import NonZeroBlock, describe, patch_zero_scales
+
+    try:
+        patched = patch_zero_scales(produced)
+    except NonZeroBlock as error:
+        print(f"error: {produced.name}: {error}; LiteRT cannot run it", file=sys.stderr)
+        return 3
+    if patched:
+        print(describe(patched), flush=True)
     task = request.get("task")
     if task:
         from transformers import AutoTokenizer
