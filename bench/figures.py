@@ -11,7 +11,11 @@ For every runtime x demo size x quantization it runs, each in a fresh process as
   hit     the same command again (a cache hit)
   run     bench/host_run.py: the host runtime loads the artifact and decodes 32 tokens
 and prints one row per artifact; then the browser rows (bench/web_memory.py: a Chromium tab with the
-model loaded by the generated `sdkgen web` app, per web engine and demo size). Figures only: nothing here asserts on time; bench/README.md
+model loaded by the generated `sdkgen web` app, per web engine and demo size). With --full-size,
+the full-size rows: a Phi-2-shaped 2.78B checkpoint through `sdkgen android --profile pixel8` and
+`sdkgen convert --runtime litert --quant int4` (bench/big_model.py --shape phi2, ~40 min), each
+stage's measured peak tree RSS beside what sdkgen predicted for it before it started;
+--full-size-json reprints them from an earlier run kept with --keep. Figures only: nothing here asserts on time; bench/README.md
 explains each column and its target.
 """
 
@@ -184,7 +188,13 @@ def main(argv: list[str] | None = None, runtimes: list[str] | None = None, sizes
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--no-raw", dest="raw", action="store_false",
                         help="skip the raw converter column (it costs as much as the cold one)")
+    parser.add_argument("--full-size", action="store_true", help="also run the full-size (Phi-2 shape) rows: ~40 min, ~24 GiB")
+    parser.add_argument("--full-size-json", type=Path, default=None,
+                        help="print the full-size rows of an earlier `bench/big_model.py --shape phi2 --keep --json FILE`")
     args = parser.parse_args(argv)
+    if args.full_size_json:
+        print_full_size(json.loads(args.full_size_json.read_text()))
+        return
     browsers = sorted(web_memory.ENGINES) if args.browser is None else args.browser
 
     widths = [10, 7, 6, 6, 6, 8, 5, 8, 7, 6, 8, 8, 8, 9, 7]
@@ -207,9 +217,57 @@ def main(argv: list[str] | None = None, runtimes: list[str] | None = None, sizes
                     print_row(row.cells(), widths)
     print("targets: cold/raw <= 1.05, hit/cold <= 2%, meas/pred within 0.90-1.10")
     browser_rows = [web_memory.print_table(engine, args.size) for engine in browsers]
+    full_size = []
+    if args.full_size:
+        import big_model  # noqa: E402  (bench/big_model.py, beside this script)
+
+        full_size = big_model.main(["--shape", "phi2", "--keep"])
+        print_full_size(full_size)
     if args.json:
         args.json.write_text(json.dumps({"artifacts": [asdict(r) for r in rows],
-                                         "browser": [row for table in browser_rows for row in table]}, indent=2) + "\n")
+                                         "browser": [row for table in browser_rows for row in table],
+                                         "full_size": full_size}, indent=2) + "\n")
+
+
+def stage_predictions(report: dict) -> dict[str, int]:
+    """What sdkgen predicts, before each stage starts, for the job a report describes: the
+    conversion's peak, and the verification's (runtime, then the reference mode it would pick
+    on a machine with this much memory), from the same functions that gate the stages."""
+    from sdk_gen.conversion import ConversionRequest, predicted_conversion_bytes, prepare_job
+    from sdk_gen.verification_memory import plan_verification_memory
+    from sdk_gen.verify import LAYERWISE, WHOLE_MODEL
+
+    request = ConversionRequest(model=report["model"]["path"], runtime=report["runtime"], quant=report["quant"],
+                                context=report["context"], artifact_format=report["format"],
+                                pre_tokenizer=report.get("toolchain", {}).get("pre_tokenizer"))
+    job = prepare_job(request).job
+    predicted = {"conversion": predicted_conversion_bytes(job) or 0}
+    plan = plan_verification_memory(job, report["artifacts"][0]["bytes"], available=0)
+    # The mode the verification ran in (the one that fitted the memory free at the time): its
+    # reference line says "one layer at a time" when it was layer by layer.
+    layerwise = "one layer at a time" in report["verification"]["reference"] and LAYERWISE in plan.references
+    predicted["verification"] = plan.peak(LAYERWISE if layerwise else WHOLE_MODEL)
+    return predicted
+
+
+def print_full_size(steps: list[dict]) -> None:
+    """The full-size rows: per step and stage, measured peak tree RSS (GiB) and seconds, and the prediction."""
+    from sdk_gen.units import GIB
+
+    print("\nfull size (Phi-2 shape, 2.78B parameters, random fp16 weights): peak tree RSS per stage")
+    print(f"{'step':<16} {'exit':>4} {'stage':<13} {'meas GiB':>9} {'pred GiB':>9} {'meas/pred':>9} {'seconds':>8}")
+    for step in steps:
+        if "stages" not in step:
+            continue
+        report_path = Path(step["command"][step["command"].index("-o") + 1]) / "sdkgen-report.json"
+        predicted = stage_predictions(json.loads(report_path.read_text())) if report_path.is_file() else {}
+        for stage, figures in step["stages"].items():
+            measured = figures["peak_tree_rss_bytes"]
+            guess = predicted.get(stage)
+            ratio = f"{measured / guess:.3f}" if guess else "-"
+            shown = f"{guess / GIB:.2f}" if guess else "-"
+            print(f"{step['step']:<16} {step['exit_code']:>4} {stage:<13} {measured / GIB:>9.2f} "
+                  f"{shown:>9} {ratio:>9} {figures['seconds']:>8.0f}")
 
 
 if __name__ == "__main__":

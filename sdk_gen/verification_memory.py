@@ -124,13 +124,14 @@ def plan_verification_memory(job: "ConversionJob", artifact_bytes: int, availabl
         runtime_bytes += kv + logits
         what += f", a {job.context}-token KV cache and its logits"
     runtime = StagePrediction("runtime", runtime_bytes + INTERPRETER_BYTES, what)
+    per_param = REFERENCE_BYTES_PER_PARAM + (job.runtime.reference_extra_bytes_per_param if against_artifact else 0)
     references = {
         WHOLE_MODEL: StagePrediction(
-            "PyTorch reference", REFERENCE_BYTES_PER_PARAM * spec.num_params + INTERPRETER_BYTES + judging,
+            "PyTorch reference", int(per_param * spec.num_params) + INTERPRETER_BYTES + judging,
             "the whole float32 model",
         )
     }
-    if against_artifact:
+    if against_artifact and job.runtime.layerwise_reference:
         unit = largest_unit_params(job)
         references[LAYERWISE] = StagePrediction(
             "PyTorch reference", LAYERWISE_BYTES_PER_UNIT_PARAM * unit + INTERPRETER_BYTES + judging,

@@ -165,11 +165,14 @@ def test_a_verification_no_reference_fits_is_refused_with_the_figure_and_the_way
     assert plan.mode is None
     assert f"needs about {plan.smallest_peak / GIB:.1f} GiB" in line and "4.0 GiB available" in line
     assert "one layer at a time" in line and "--no-verify" in line and "\n" not in line
-    # LiteRT's check decodes with the whole model beside the runtime: no layer-by-layer way.
-    litert = _job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "litert", "int8", "litertlm")
-    assert list(plan_verification_memory(litert, int(7.2 * GIB), available=22 * GIB).references) == [WHOLE_MODEL]
+    # LiteRT's float checks decode with the whole model beside the runtime: no layer-by-layer way;
+    # its int8/int4 checks run PyTorch on the file's own weights, which can go one layer at a time.
+    litert = _job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "litert", "f16", "litertlm")
+    assert list(plan_verification_memory(litert, int(14.4 * GIB), available=22 * GIB).references) == [WHOLE_MODEL]
     with pytest.raises(DoesNotFit, match="whole float32 model"):
-        check_machine_memory(litert, int(7.2 * GIB), available=22 * GIB)
+        check_machine_memory(litert, int(14.4 * GIB), available=22 * GIB)
+    litert_int8 = _job(PUBLISHED_CONFIGS / "mistral-7b-v0.1", "litert", "int8", "litertlm")
+    assert plan_verification_memory(litert_int8, int(7.2 * GIB), available=22 * GIB).mode == LAYERWISE
 
 
 def test_a_conversion_predicted_not_to_fit_is_refused_before_it_starts():

@@ -165,6 +165,35 @@ def test_the_layer_by_layer_reference_runs_the_same_weights_and_rounding(verifie
 
 
 @pytest.mark.slow
+def test_the_verification_runs_layer_by_layer_with_the_same_verdict(verified, demo_model, cache, tmp_path):
+    """What a machine too small for the whole float32 model gets (the memory plan picks the mode)."""
+    from dataclasses import replace
+
+    from sdk_gen.runtimes import get_runtime
+    from sdk_gen.verify import LAYERWISE
+
+    job = replace(prepare_job(ConversionRequest(model=str(demo_model), runtime="litert", quant="int8", context=CONTEXT,
+                                                cache_dir=cache)).job, reference_dir=tmp_path / "references")
+    layered = get_runtime("litert").verify_here(job, verified["int8"].artifact.path, reference_mode=LAYERWISE)
+    whole = verified["int8"].verification
+    assert layered.passed, layered.failure_summary()
+    assert "one layer at a time" in layered.reference and "one layer at a time" not in whole.reference
+    assert layered.fidelity.rms_diff == pytest.approx(whole.fidelity.rms_diff, rel=1e-4)
+    assert layered.cost.mean_kl == pytest.approx(whole.cost.mean_kl, rel=1e-3)
+
+
+def test_only_runtimes_that_take_a_layerwise_reference_are_planned_with_one(demo_model):
+    from sdk_gen.verification_memory import plan_verification_memory
+    from sdk_gen.verify import LAYERWISE
+
+    for runtime, quant, layerwise in (("litert", "int8", True), ("llamacpp", "q8_0", True), ("litert", "f32", False),
+                                      ("executorch", "8da4w", False)):
+        job = prepare_job(ConversionRequest(model=str(demo_model), runtime=runtime, quant=quant, context=CONTEXT)).job
+        plan = plan_verification_memory(job, artifact_bytes=1 << 20, available=1 << 20)
+        assert (LAYERWISE in plan.references) is layerwise, (runtime, quant)
+
+
+@pytest.mark.slow
 def test_a_damaged_tensor_is_paired_by_elimination_and_two_are_refused(verified, demo_model, tmp_path):
     """One matrix's int8 payload scrambled in the file: no stored tensor lies near layer 0's fc1
     any more, but it is the only one of its shape left, so PyTorch runs the damaged weights as

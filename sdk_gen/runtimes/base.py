@@ -89,6 +89,9 @@ class MemoryTraits:
     # The load copy as a share of the weights, where the OS decides it rather than the format
     # (a browser holds the fetched file while the runtime reads it); None: the format's own.
     load_copy_factor: float | None = None
+    # How many chunk x context x heads score buffers the engine holds at once (a planned arena
+    # may keep the scores, their scaled/masked copies and the softmax side by side).
+    attention_score_copies: int = 1
 
 
 class Runtime(abc.ABC):
@@ -114,6 +117,12 @@ class Runtime(abc.ABC):
     # (None: it streams the weights, and no up-front check is made).
     conversion_bytes_per_param: float | None = None
     conversion_memory_note: str = ""
+    # Host verification's memory (verification_memory.py): can verify_here take reference_mode=
+    # LAYERWISE (PyTorch on the artifact's weights one layer at a time, for checks against the
+    # artifact's own weights)? And what the runtime's weight reader holds beside the whole float32
+    # model, per parameter.
+    layerwise_reference: bool = False
+    reference_extra_bytes_per_param: float = 0.0
 
     @abc.abstractmethod
     def quant_formats(self) -> dict[str, QuantFormat]:

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 from sdk_gen.verify import (
     GREEDY_STEPS,
     VERIFICATION_TEXT_TOKENS,
+    LAYERWISE,
     GreedyRun,
     PromptResult,
     StopRule,
     TorchReference,
     VerificationResult,
+    WHOLE_MODEL,
     apply_thresholds,
     compare_ids,
     compare_text,
@@ -55,12 +57,12 @@ def _before_nul(reference: TorchReference, ids: list[int]) -> tuple[list[int], s
     return ids, None
 
 
-def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
+def verify_artifact(job: "ConversionJob", artifact: Path, reference_mode: str = WHOLE_MODEL) -> VerificationResult:
     from sdk_gen.runtimes.litert.host import EngineRunner, TfliteDecoder, unpack_litertlm
 
     thresholds = job.quant.check
     if thresholds.reference == "artifact":
-        return verify_quantized(job, artifact)
+        return verify_quantized(job, artifact, reference_mode=reference_mode)
     reference = reference_for(job, thresholds.reference)
     prompts = reference.prompts()
     checks: dict[str, bool] = {}
@@ -146,7 +148,7 @@ def verify_artifact(job: "ConversionJob", artifact: Path) -> VerificationResult:
     return result
 
 
-def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None) -> VerificationResult:
+def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None, reference_mode: str = WHOLE_MODEL) -> VerificationResult:
     """int8/int4: runtime fidelity against PyTorch on the file's own weights, and the cost of
     quantization against the original weights. ``corrupt``: for tests, misreads the file's weights
     (see dequantize.TfliteWeights) to show that a wrong reference fails fidelity."""
@@ -164,7 +166,7 @@ def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None) -> Veri
         if job.artifact_format == "litertlm":
             tflite = unpack_litertlm(artifact, scratch_dir)
             weights = TfliteWeights(tflite, digest, corrupt=corrupt)
-            reference = reference_for(job, "artifact", weights)
+            reference = reference_for(job, "artifact", weights, reference_mode)
             prompts = reference.prompts()
             prompt_ids = [reference.encode(p) for p in prompts]
             engine = EngineRunner(artifact, job.context, HOST_THREADS)
@@ -189,7 +191,7 @@ def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None) -> Veri
 
             tflite, tokenizer_model = read_task(artifact, scratch_dir)
             weights = TfliteWeights(tflite, digest, corrupt=corrupt)
-            reference = reference_for(job, "artifact", weights)
+            reference = reference_for(job, "artifact", weights, reference_mode)
             prompts = reference.prompts()
             byte_level = job.spec.tokenizer_kind == "byte-level-bpe" and not (job.model_dir / "tokenizer.model").is_file()
             sp = SentencePieceTokenizer(tokenizer_model, byte_mapping=byte_level)
@@ -247,7 +249,7 @@ def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None) -> Veri
         kinds = sorted(set(weights.kinds_by_parameter.values()))
         worst = max(weights.tensor_errors, key=lambda e: e.relative_rms, default=None)
         reference.release()  # the original model loads next: one float32 model at a time
-        original = reference_for(job, "original")
+        original = reference_for(job, "original", mode=reference_mode)
         cost = quant_cost(original.logits_batch(costed), artifact_cost_rows, text_ids)
         original.release()
 
@@ -266,8 +268,8 @@ def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None) -> Veri
         runtime=runtime_name,
         artifact=artifact.name,
         reference=(
-            f"PyTorch {reference.model_class} (the .tflite's own weights, dequantized; float32 compute; "
-            "teacher-forced greedy comparison)"
+            f"PyTorch {reference.model_class} (the .tflite's own weights, dequantized; float32 compute"
+            f"{', one layer at a time' if reference_mode == LAYERWISE else ''}; teacher-forced greedy comparison)"
         ),
         thresholds=thresholds,
         prompts=results,

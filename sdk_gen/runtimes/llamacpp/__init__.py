@@ -263,6 +263,8 @@ class LlamaCppRuntime(Runtime):
         run_converter("sdk_gen.runtimes.llamacpp.convert", request, log_path, out, "llama.cpp conversion", stop=stop)
         return out
 
+    layerwise_reference = True
+
     def verify_here(self, job: "ConversionJob", artifact: Path, reference_mode: str = WHOLE_MODEL) -> "VerificationResult":
         """``reference_mode``: how PyTorch holds the model (verify.REFERENCE_MODES), chosen by the
         verification's memory plan (sdk_gen/verification_memory.py)."""
