@@ -134,7 +134,7 @@ def working_bytes(spec: ModelSpec, runtime: Runtime, context: int, backend: str)
     qkv_width = (spec.num_attention_heads + 2 * spec.num_kv_heads) * spec.head_dim
     hidden_states = 4 * chunk * spec.hidden_size * act  # residual, normed input, attention out, MLP out
     activations = chunk * (mlp_width + qkv_width) * act
-    attention_scores = chunk * context * spec.num_attention_heads * 4  # softmax runs in float32
+    attention_scores = chunk * context * spec.num_attention_heads * 4 * runtime.memory.attention_score_copies  # float32
     logits = spec.vocab_size * 4
     engine_buffers = runtime.memory.engine_buffers_cpu if backend == "cpu" else 0
     return hidden_states + activations + attention_scores + logits + engine_buffers

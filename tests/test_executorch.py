@@ -122,3 +122,27 @@ def test_tiny_families_equal_pytorch(family, demo_model, tmp_path):
     assert verification["checks"]["tokenizer_parity"] is True
     assert verification["logits"]["max_abs_diff"] < 1e-4
     assert all(p["first_divergence"] is None for p in verification["prompts"])
+
+
+@pytest.mark.slow
+def test_the_engines_nfc_normalize_exactly_when_the_tokenizer_does(demo_model, tmp_path):
+    """A tiny Qwen2 (transformers gives it an NFC normalizer): the `.pte`'s tokenizer.json goes
+    without it and both engines NFC-normalize each turn. The demo (no normalizer) gets neither:
+    test_executorch_android.py / test_executorch_ios.py check its engines hold no normalization."""
+    from sdk_gen.runtimes.executorch.export import needs_nfc
+    from sdk_gen.runtimes.executorch.host import PteDecoder
+
+    model = tiny_family_model("qwen2", demo_model, tmp_path / "qwen2")
+    assert needs_nfc(model) and not needs_nfc(demo_model)
+    for platform, profile in (("android", "pixel8"), ("ios", "iphone15pro")):
+        result = run_cli(platform, "--model", str(model), "--profile", profile, "--runtime", "executorch", "--quant", "fp32",
+                         "--context", CONTEXT, "--app-name", "Demo Chat", "--no-verify", "-o", str(tmp_path / platform))
+        assert result.code == 0, result.stderr
+    (kotlin,) = (tmp_path / "android").rglob("ExecuTorchEngine.kt")
+    engine = kotlin.read_text()
+    assert "import java.text.Normalizer" in engine and engine.count("Normalizer.normalize(it, Normalizer.Form.NFC)") == 1
+    swift = (tmp_path / "ios/App/Sources/ExecuTorchEngine.swift").read_text()
+    assert swift.count("turn.precomposedStringWithCanonicalMapping") == 1
+    (pte,) = (tmp_path / "android").rglob("*.pte")
+    tokenizer = json.loads(PteDecoder(pte, quantized=False).constant_bytes("sdkgen_tokenizer_json"))
+    assert tokenizer["normalizer"] is None

@@ -123,6 +123,8 @@ def test_the_engine_keeps_to_the_llm_module_api(project):
     assert "object : LlmCallback {" in engine and not re.search(r"LlmCallback\s*\{", engine.replace("object : LlmCallback {", ""))
     for call in ("active.stop()", "resetContext()", "module?.close()", "ContextFullException"):
         assert call in engine, call
+    # The demo's tokenizer has no NFC normalizer: its text goes to the runner as given.
+    assert "Normalizer" not in engine
     text = (project.path / KOTLIN_DIR / "PteText.kt").read_text()
     export = (REPO / "sdk_gen/runtimes/executorch/export.py").read_text()
     for method in re.findall(r'const val \w+_METHOD: String = "(\w+)"', text):
@@ -173,7 +175,15 @@ def test_sdkgen_toml_records_the_runtime(project):
 
 
 @pytest.mark.slow
-def test_fp32_variant_compiles(demo_model, tmp_path, cache_dir, stub_classes):
-    result = generate(demo_model, tmp_path / "Fp32Chat", cache_dir, "fp32")
-    assert (result.path / "llm/src/main/assets/demo-fp32.pte").is_file()
+def test_fp32_variant_of_an_nfc_model_compiles(demo_model, tmp_path, cache_dir, stub_classes):
+    """fp32, and a tiny Qwen2 whose tokenizer normalizes to NFC: the engine NFC-normalizes each
+    turn with the JDK's java.text.Normalizer (the runner's own NFC strips accents)."""
+    from test_litert import tiny_family_model
+
+    model = tiny_family_model("qwen2", demo_model, tmp_path / "qwen2")
+    result = generate(model, tmp_path / "Fp32Chat", cache_dir, "fp32")
+    assert (result.path / "llm/src/main/assets/qwen2-fp32.pte").is_file()
+    engine = (result.path / KOTLIN_DIR / "ExecuTorchEngine.kt").read_text()
+    assert "import java.text.Normalizer" in engine
+    assert "}.let { Normalizer.normalize(it, Normalizer.Form.NFC) }" in engine
     tc.compile_project(result.path, PACKAGE, stub_classes, tmp_path / "work")

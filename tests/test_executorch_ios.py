@@ -166,6 +166,14 @@ def test_executorch_variant_compiles_and_its_tests_pass(project, swift):
             engine.write_text(original.replace(right, wrong, 1))
             done = swift.run(["swift", "build"], work)
             assert done.returncode != 0 and "error:" in done.stdout + done.stderr
+        # An NFC model's engine (the template's other branch) normalizes the turn with Foundation's
+        # precomposedStringWithCanonicalMapping, which Linux Foundation has too.
+        plain, nfc = "return (runner, turn, stopTexts)", "return (runner, turn.precomposedStringWithCanonicalMapping, stopTexts)"
+        assert plain in original and "Normalization" not in original and "precomposed" not in original
+        assert nfc in (OVERLAY / "App/Sources/ExecuTorchEngine.swift.j2").read_text()
+        engine.write_text(original.replace(plain, nfc, 1))
+        out = swift.check(["swift", "build"], work, "swift build (NFC)")
+        assert "Build complete!" in out and "error:" not in out
         engine.write_text(original)
     finally:
         st.remove_workdir(work)

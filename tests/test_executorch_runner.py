@@ -10,8 +10,13 @@ checked here:
   adds nothing, so both give transformers' ids.
 - echo=True hands the prompt string itself to the callback, then one piece per generated token:
   the token's own bytes (ByteLevel-decoded), the first from the prefill.
-- It stops after max_new_tokens, at the context the `.pte` says (get_max_context_len), or after
-  emitting one of the `.pte`'s get_eos_ids (which replace the tokenizer's EOS).
+- It prefills a prompt longer than get_max_seq_len (the export's prefill chunk, 128) in calls of
+  that many tokens (TextPrefiller::prefill), each from the position the last one reached.
+- It stops after max_new_tokens or after emitting one of the `.pte`'s get_eos_ids (which replace
+  the tokenizer's EOS). With get_max_seq_len below get_max_context_len it takes the model for a
+  sliding-window one: it refuses only a prompt of get_max_context_len tokens or more, and does not
+  cap the reply at the context; a call that runs past the static cache fails (InvalidArgument, the
+  cache write's bounds check) after the reply's pieces up to the last position.
 - The Python binding turns each piece into a str: a token that ends inside a UTF-8 character
   raises UnicodeDecodeError out of generate(). The demo's random weights emit such byte tokens
   within a few steps, so the texts compared here stop before the first one, and one test pins the
@@ -212,45 +217,130 @@ def test_a_token_ending_inside_a_utf8_character_breaks_the_python_binding(fp32, 
     assert stats.num_generated_tokens == whole
 
 
-def test_the_runner_stops_at_the_context_the_export_wrote(fp32, demo_model):
+def _words_prompt(hf, tokens: int, first: int = 0) -> str:
+    words = " ".join(f"w{i}" for i in range(first, first + 400))
+    ids = hf(words)["input_ids"][:tokens]
+    prompt = hf.decode(ids)
+    assert hf(prompt)["input_ids"] == ids
+    return prompt
+
+
+def test_the_export_caps_one_call_at_the_prefill_chunk(fp32):
+    """get_max_seq_len is the prefill chunk (what the runner prefills per call, and what
+    ExecuTorch plans its arena for); get_max_context_len is the KV cache."""
+    from sdk_gen.runtimes import get_runtime
+    from sdk_gen.runtimes.executorch.export import PREFILL_CHUNK, prefill_chunk
+    from sdk_gen.runtimes.executorch.host import PteDecoder
+
+    decoder = PteDecoder(fp32["pte"], quantized=False)
+    assert decoder.chunk == PREFILL_CHUNK == 128 and decoder.context == CONTEXT
+    assert get_runtime("executorch").memory.prefill_chunk == PREFILL_CHUNK
+    assert prefill_chunk(64) == 63 and prefill_chunk(1024) == PREFILL_CHUNK
+    import torch
+
+    # The method itself refuses a longer call: the chunking is the callers' (runner, PteDecoder).
+    with pytest.raises(Exception):
+        decoder.forward.execute([torch.zeros((1, PREFILL_CHUNK + 1), dtype=torch.long),
+                                 torch.arange(PREFILL_CHUNK + 1, dtype=torch.long)])
+
+
+def test_a_prompt_longer_than_the_chunk_is_prefilled_in_chunks_and_equals_pytorch(fp32, demo_model, reference):
+    """A ~200-token prompt at context 256: the runner prefills 128 + 72 tokens and continues as
+    PyTorch does over the whole prompt at once; sdkgen's host decoder (chunked the same way)
+    gives the same logits as one uncapped pass would."""
+    from transformers import AutoTokenizer
+
+    from sdk_gen.runtimes.executorch.host import PteDecoder
+    from sdk_gen.verify import StopRule
+
+    hf = AutoTokenizer.from_pretrained(demo_model)
+    decoder = PteDecoder(fp32["pte"], quantized=False)
+    compared = 0
+    for first in range(0, 300, 20):  # until enough whole characters (random weights emit byte tokens)
+        if compared >= 12:
+            break
+        prompt = _words_prompt(hf, 200, first)
+        ids = hf(prompt)["input_ids"]
+        expected_ids = pytorch_greedy(demo_model, ids, 8)
+        assert decoder.greedy(ids, 8, StopRule(((0,),))) == expected_ids
+        pieces = [token_bytes(reference["tokenizer_json"], t) for t in expected_ids]
+        whole = whole_characters(pieces)
+        if whole:
+            got, stats = generate(fp32["runner"], prompt, whole)
+            assert stats.num_prompt_tokens == 200 and got == [p.decode() for p in pieces[:whole]], first
+            compared += whole
+    assert compared >= 12
+
+
+def test_the_runner_bounds_only_the_prompt_by_the_context(fp32, demo_model):
+    """With the prefill chunk below the cache the runner takes the model for a sliding-window one
+    (text_llm_runner.cpp): it refuses a prompt of the whole context, but a reply is not capped at
+    the context; the cache write's bounds check then fails the call at position 256 (an error, not
+    a write past the cache), which the phone engines report as a full context."""
     from transformers import AutoTokenizer
 
     hf = AutoTokenizer.from_pretrained(demo_model)
-    words = " ".join(f"w{i}" for i in range(400))
-    ids = hf(words)["input_ids"][: CONTEXT - 6]
-    prompt = hf.decode(ids)
-    assert hf(prompt)["input_ids"] == ids
-    # max_new_tokens=-1: the runner fills the context it read from get_max_context_len (256).
-    _, stats = generate(fp32["runner"], prompt, -1, pieces=False)
-    assert stats.num_prompt_tokens == CONTEXT - 6 and stats.num_generated_tokens == 6 - 1
-    longest = hf.decode(hf(words)["input_ids"][:CONTEXT])
+    prompt = _words_prompt(hf, CONTEXT - 6)
+    # 7 new tokens: the last is sampled from position 255's logits and never written.
+    _, stats = generate(fp32["runner"], prompt, 7, pieces=False)
+    assert stats.num_prompt_tokens == CONTEXT - 6 and stats.num_generated_tokens == 7 - 1
+    with pytest.raises(RuntimeError):  # the 8th would be written at position 256
+        generate(fp32["runner"], prompt, 8, pieces=False)
+    with pytest.raises(RuntimeError):  # max_new_tokens=-1 resolves to the whole context (256) more
+        generate(fp32["runner"], prompt, -1, pieces=False)
     with pytest.raises(RuntimeError):
-        generate(fp32["runner"], longest, 4, pieces=False)
+        generate(fp32["runner"], _words_prompt(hf, CONTEXT), 4, pieces=False)
+    # The runner is usable again afterwards.
+    _, stats = generate(fp32["runner"], PROMPT, 2, pieces=False)
+    assert stats.num_generated_tokens == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="pytorch/tokenizers' NFC normalizer strips accents (é -> e); see the docstring")
-def test_an_nfc_normalizer_encodes_as_transformers(fp32, demo_model, tmp_path):
-    """Defect, measured: transformers gives a Qwen2 model its family's tokenizer.json (NFC
-    normalizer, Split pre-tokenizer), which the export embeds. The runner's HFTokenizer applies its
-    own NFC, which turns precomposed "é"/"ï" into "e"/"i": "café naïve" is 8 tokens in the runner
-    and 11 in transformers (11 again with the normalizer removed), so a phone sees other ids than
-    the model was trained on for accented text. The demo's `.pte` stands in for the model (the
-    same 512-token vocabulary)."""
+def test_an_nfc_normalizer_is_left_to_the_phone_and_encodes_as_transformers(fp32, demo_model, tmp_path):
+    """transformers gives a Qwen2 model its family's tokenizer.json (NFC normalizer, Split
+    pre-tokenizer). The runner's HFTokenizer applies its own NFC, which turns precomposed "é"/"ï"
+    into "e"/"i" ("café naïve": 8 tokens against transformers' 11). So the export drops an NFC
+    normalizer from the embedded tokenizer.json and the phone engines NFC-normalize the turn
+    (needs_nfc; the generated code is checked in test_executorch.py): the runner's ids are then
+    transformers', for text given precomposed or decomposed. The demo's `.pte` stands in for the
+    model (the same 512-token vocabulary)."""
+    import unicodedata
+
     from executorch.extension.llm.runner import TextLLMRunner
+    from pytorch_tokenizers.pytorch_tokenizers_cpp import HFTokenizer
     from test_litert import tiny_family_model
     from transformers import AutoTokenizer
 
-    from sdk_gen.runtimes.executorch.export import TOKENIZER_METHODS, tokenizer_files
+    from sdk_gen.runtimes.executorch.export import TOKENIZER_METHODS, needs_nfc, tokenizer_files
 
     model = tiny_family_model("qwen2", demo_model, tmp_path / "qwen2")
+    hf = AutoTokenizer.from_pretrained(model)
+    assert json.loads(hf.backend_tokenizer.to_str())["normalizer"] == {"type": "NFC"}
+    assert needs_nfc(model) and not needs_nfc(demo_model)
     data = tokenizer_files(model, model)[TOKENIZER_METHODS["tokenizer.json"]]
-    assert json.loads(data)["normalizer"] == {"type": "NFC"}
-    (tmp_path / "tokenizer.json").write_bytes(data)
-    runner = TextLLMRunner(str(fp32["pte"]), str(tmp_path / "tokenizer.json"))
-    text = "café naïve"
-    _, stats = generate(runner, text, 1, pieces=False)
-    assert stats.num_prompt_tokens == len(AutoTokenizer.from_pretrained(model)(text, add_special_tokens=False)["input_ids"])
+    written = json.loads(data)
+    expected = json.loads(hf.backend_tokenizer.to_str())
+    assert written["normalizer"] is None
+    expected["normalizer"] = None
+    assert written == expected  # nothing else changed
+    # The demo's own tokenizer (no normalizer) is embedded byte for byte as transformers writes it.
+    assert tokenizer_files(demo_model, demo_model)[TOKENIZER_METHODS["tokenizer.json"]] == \
+        AutoTokenizer.from_pretrained(demo_model).backend_tokenizer.to_str().encode()
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(data)
+    cpp = HFTokenizer()
+    cpp.load(str(path))
+    runner = TextLLMRunner(str(fp32["pte"]), str(path))
+    texts = ("café naïve", "cafe\u0301 nai\u0308ve", "Ångström — Straße, déjà vu, ﬁ ½ Ω", "日本語 한국어 e\u0301\u0323",
+             "<|im_start|>user\nrésumé<|im_end|>")
+    for text in texts:
+        want = hf(text, add_special_tokens=False)["input_ids"]
+        phone = unicodedata.normalize("NFC", text)  # what the engines hand the runner
+        assert cpp.encode(phone, 0, 0) == want, text
+        _, stats = generate(runner, phone, 1, pieces=False)
+        assert stats.num_prompt_tokens == len(want), text
+    assert len(hf("café naïve", add_special_tokens=False)["input_ids"]) == 11
+    # Without the phone's normalization, decomposed text would give other ids than transformers.
+    assert cpp.encode("cafe\u0301", 0, 0) != hf("cafe\u0301", add_special_tokens=False)["input_ids"]
 
 
 @pytest.mark.slow

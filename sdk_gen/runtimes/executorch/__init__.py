@@ -37,7 +37,7 @@ _EXACT_FP32 = Thresholds(exact=True, min_correlation=0.99999, min_top1=0.99, min
 # the tolerance, so "token for token" holds only where the top two logits are apart.
 _FIDELITY_8DA4W = Thresholds(exact=False, reference="artifact", fidelity_noise_factor=2.0)
 
-# Shortest context the export takes: the dynamic prompt length runs from 1 to context - 1.
+# Shortest context the export takes: one call takes 1 to min(128, context - 1) tokens (export.prefill_chunk).
 MIN_CONTEXT = 16
 
 
@@ -91,10 +91,11 @@ class ExecuTorchRuntime(Runtime):
     conversion_memory_note = "torch.export holds the float32 model, its traced program and the lowered copy (measured: 202.6M demo, fp32)"
     # Measured with bench/figures.py (bench/host_run.py: ExecuTorch's C++ text runner, as the phone
     # engines create it, loads the `.pte` memory-mapped and decodes 32 tokens; peak RSS after the
-    # import), demo 1.8M/25.7M/202.6M at context 256: meas/pred 0.91-1.02 with these figures. What
-    # the runner holds: the `.pte`'s weights (mapped; XNNPACK repacks them without keeping a second
-    # resident copy: the same excess over the file for fp32 and 8da4w), ExecuTorch's planned arena
-    # (read from the program: 6.3/24.3/79.3 MiB), and ~8-22 MiB of its own and XNNPACK's buffers.
+    # import), demo 1.8M/25.7M/202.6M at context 256 and 1.8M at 1024, fp32 and 8da4w, 128-token
+    # prefill chunk: meas/pred 0.955-1.012 with these figures. What the runner holds: the `.pte`'s weights
+    # (mapped; XNNPACK repacks them without keeping a second resident copy: the same excess over
+    # the file for fp32 and 8da4w), ExecuTorch's planned arena (read from the program: 4.0 MiB for
+    # the tiny demo at context 256), and ~5-6.5 MiB of its own and XNNPACK's buffers.
     memory = MemoryTraits(
         # transformers' static cache is exported in the model's dtype (float32 buffers in the .pte's
         # mutable state), and the arena holds it twice: the buffers and index_put's functional copy,
@@ -103,19 +104,25 @@ class ExecuTorchRuntime(Runtime):
         kv_bytes_gpu=8,
         activation_bytes_cpu=4,
         activation_bytes_gpu=4,
-        # No chunking: the export's one method takes up to context - 1 tokens, and ExecuTorch plans
-        # its arena for that longest call at load, whatever the prompt (peak RSS within 0.1 MiB
-        # for 4- and 170-token prompts), so the budget's min(prefill_chunk, context) is the context.
-        # Its attention buffers grow with the context squared: tiny demo at context 1024, arena
-        # 66.2 MiB against 6.3 at 256, ~4 copies of the scores where the budget counts one.
-        prefill_chunk=2**31 - 1,
+        # ExecuTorch plans its arena at load for the longest call the method takes, whatever the
+        # prompt (peak RSS within 0.1 MiB for 4- and 170-token prompts). The export caps that call
+        # at export.PREFILL_CHUNK tokens (get_max_seq_len; context - 1 below it) and the text
+        # runner prefills longer prompts in chunks of it, so activations and attention scores are
+        # chunk x context, not context x context (an uncapped method took the tiny demo's arena
+        # from 6.3 MiB at context 256 to 66.2 MiB at 1024 and its peak from 21 to 88 MiB; capped,
+        # 17.7 and 29.6 MiB). The arena keeps ~4 score buffers side by side (scores, scaled,
+        # masked, softmax): the tiny demo's peak grows by 4 x 128 x context x heads x 4 bytes
+        # besides the KV cache from context 256 to 1024 (+5.9 MiB measured, +6.0 predicted).
+        prefill_chunk=128,
+        attention_score_copies=4,
         # The runner's host process after import is torch's libraries, not a phone's: this stays
         # an estimate of the AAR's/framework's libraries, tokenizer and an app's baseline.
         overhead_bytes=120 * MIB,
         overhead_note="ExecuTorch runtime, XNNPACK, tokenizer and an app's baseline (estimate, not yet measured on a phone)",
-        # The runner's and XNNPACK's own buffers over the arena (8 MiB at 1.8M parameters, 11 at
-        # 25.7M, 22 at 202.6M; XNNPACK keeps per-layer workspaces), fitted across the three sizes.
-        engine_buffers_cpu=10 * MIB,
+        # The runner's and XNNPACK's own buffers over the arena, with the 128-token chunk: 5.2-5.4
+        # MiB at 1.8M parameters (contexts 256 and 1024), 5.0-6.5 at 25.7M (fp32 the larger);
+        # 22 MiB at 202.6M before the cap, with context-long calls (now within 0.955-1.012).
+        engine_buffers_cpu=int(5.5 * MIB),
     )
 
     def quant_formats(self) -> dict[str, QuantFormat]:
@@ -154,10 +161,11 @@ class ExecuTorchRuntime(Runtime):
             raise BadInput(f"ExecuTorch exports need --context of at least {MIN_CONTEXT} tokens")
 
     def cache_options(self, job: "ConversionJob") -> dict:
-        from sdk_gen.runtimes.executorch.export import GROUP_SIZE, TOKENIZER_METHODS
+        from sdk_gen.runtimes.executorch.export import GROUP_SIZE, TOKENIZER_METHODS, prefill_chunk
 
         return {"delegate": "xnnpack", "group_size": GROUP_SIZE, "dynamic_length": True, "tokenizer": sorted(TOKENIZER_METHODS),
-                "tokenizer_json": "transformers' backend tokenizer", "eos_ids": "config + generation_config"}
+                "tokenizer_json": "transformers' backend tokenizer, NFC normalizer dropped",
+                "eos_ids": "config + generation_config", "prefill_chunk": prefill_chunk(job.context)}
 
     def convert(self, job: "ConversionJob", workdir: Path, log_path: Path, stop: threading.Event | None = None) -> Path:
         from sdk_gen.subprocess_log import run_converter

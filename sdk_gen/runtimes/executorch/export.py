@@ -7,7 +7,8 @@ quantizes the linear layers first (int8 dynamic activations, int4 weights in gro
 XNNPACK partitioner takes the quantized linears.
 
 The program's one method, ``forward(input_ids[1, n], cache_position[n]) -> logits[1, n, vocab]``,
-takes any n from 1 to the context (prefill and decode through one method). Metadata rides along
+takes any n from 1 to the prefill chunk (prefill_chunk(context): 128, or context - 1 below it;
+prefill and decode through one method; a longer prompt goes in several calls). Metadata rides along
 as constant methods (the names ExecuTorch's LLM runners read), and the tokenizer files as
 constant byte tensors, so the cached artifact is one self-contained file.
 
@@ -30,6 +31,18 @@ TOKENIZER_METHODS = {
 }
 # 8da4w: int4 weights, one scale per group of this many inputs (XNNPACK's blockwise kernels).
 GROUP_SIZE = 32
+# The most tokens one call of the method takes (get_max_seq_len). ExecuTorch plans its memory
+# arena at load for the longest call the method accepts, so a method that took the whole context
+# would hold context x context attention buffers (tiny demo at context 1024: 88 MiB peak against
+# 21 MiB at 256). Capped here, as ExecuTorch's own LLM export caps it below the cache
+# (get_max_context_len); its text runner prefills a longer prompt in chunks of get_max_seq_len
+# (TextPrefiller::prefill), and host.PteDecoder does the same.
+PREFILL_CHUNK = 128
+
+
+def prefill_chunk(context: int) -> int:
+    """The longest call the exported method takes: PREFILL_CHUNK, or context - 1 below it."""
+    return min(PREFILL_CHUNK, context - 1)
 
 
 def quantize_8da4w(model, group_size: int = GROUP_SIZE):
@@ -80,8 +93,33 @@ def tokenizer_files(tokenizer_dir: Path, model_dir: Path) -> dict[str, bytes]:
             found[method] = path.read_bytes()
     backend = getattr(AutoTokenizer.from_pretrained(tokenizer_dir), "backend_tokenizer", None)
     if backend is not None:
-        found[TOKENIZER_METHODS["tokenizer.json"]] = backend.to_str().encode("utf-8")
+        found[TOKENIZER_METHODS["tokenizer.json"]] = without_nfc(backend.to_str()).encode("utf-8")
     return found
+
+
+def without_nfc(tokenizer_json: str) -> str:
+    """tokenizer.json with a normalizer of exactly NFC removed (else unchanged).
+
+    The runners' tokenizer library (pytorch/tokenizers' HFTokenizer) implements NFC by stripping
+    accents ("café naïve": 8 tokens against transformers' 11), so the phone engines NFC-normalize
+    the prompt with the OS's own Unicode tables instead (needs_nfc) and the runner gets no
+    normalizer: NFC is idempotent, so the ids are transformers'."""
+    data = json.loads(tokenizer_json)
+    if data.get("normalizer") != {"type": "NFC"}:
+        return tokenizer_json
+    data["normalizer"] = None
+    return json.dumps(data, ensure_ascii=False)
+
+
+def needs_nfc(tokenizer_dir: Path) -> bool:
+    """Whether the model's tokenizer (as transformers builds it) normalizes to NFC: the phone
+    engines then NFC-normalize the prompt before the runner encodes it (see without_nfc)."""
+    from transformers import AutoTokenizer
+
+    backend = getattr(AutoTokenizer.from_pretrained(tokenizer_dir), "backend_tokenizer", None)
+    if backend is None:
+        return False
+    return json.loads(backend.to_str()).get("normalizer") == {"type": "NFC"}
 
 
 def stop_ids(*sources) -> list[int]:
@@ -111,8 +149,9 @@ def _export(request: dict) -> dict:
     model.generation_config.cache_implementation = "static"
     wrapper = TorchExportableModuleForDecoderOnlyLM(model, batch_size=1, max_cache_len=context)
 
-    print(f"sdkgen: torch.export (strict, static KV cache of {context} tokens)", flush=True)
-    length = torch.export.Dim("length", min=1, max=context - 1)
+    chunk = prefill_chunk(context)
+    print(f"sdkgen: torch.export (strict, static KV cache of {context} tokens, calls of 1 to {chunk})", flush=True)
+    length = torch.export.Dim("length", min=1, max=chunk)
     example = torch.zeros((1, 2), dtype=torch.long)
     with torch.no_grad():
         program = wrapper.export(
@@ -123,7 +162,7 @@ def _export(request: dict) -> dict:
         )
     config = model.config.get_text_config()
     metadata = {
-        "get_max_seq_len": context,
+        "get_max_seq_len": chunk,
         "get_max_context_len": context,
         "get_vocab_size": int(config.vocab_size),
         "use_kv_cache": True,

@@ -34,7 +34,10 @@ class PteDecoder:
         self.program = Runtime.get().load_program(pte, verification=Verification.Minimal)
         self.methods = set(self.program.method_names)
         self.forward = self.program.load_method("forward")
-        self.context = int(self.constant("get_max_seq_len"))
+        # The KV cache's length, and the most tokens one call takes (export.prefill_chunk): a
+        # longer prefill goes in calls of `chunk`, as ExecuTorch's text runner prefills it.
+        self.chunk = int(self.constant("get_max_seq_len"))
+        self.context = int(self.constant("get_max_context_len")) if "get_max_context_len" in self.methods else self.chunk
 
     def constant(self, name: str):
         """A constant method's value (metadata the export stored)."""
@@ -48,20 +51,26 @@ class PteDecoder:
         return bytes(value.numpy().astype(np.uint8).tobytes())
 
     def _run(self, ids: Sequence[int], start: int) -> np.ndarray:
+        """Logits for each of ``ids`` fed from cache position ``start``, in calls of at most
+        ``chunk`` tokens (each call's rows copied out: the output is the runtime's memory)."""
         import torch
 
-        tokens = torch.tensor([list(ids)], dtype=torch.long)
-        positions = torch.arange(start, start + len(ids), dtype=torch.long)
-        return self.forward.execute([tokens, positions])[0].numpy()[0]
+        rows = []
+        for offset in range(0, len(ids), self.chunk):
+            part = list(ids[offset : offset + self.chunk])
+            tokens = torch.tensor([part], dtype=torch.long)
+            positions = torch.arange(start + offset, start + offset + len(part), dtype=torch.long)
+            rows.append(np.array(self.forward.execute([tokens, positions])[0].numpy()[0], copy=True))
+        return np.concatenate(rows)
 
     def logits(self, ids: Sequence[int]) -> np.ndarray:
-        """Next-token logits after each prefix of ``ids`` (one prefill pass), one row per position."""
+        """Next-token logits after each prefix of ``ids`` (a prefill, chunked), one row per position."""
         if len(ids) >= self.context:
             raise ValueError(f"{len(ids)} tokens exceed the exported cache of {self.context}")
         return self._run(ids, 0)
 
     def greedy(self, prompt_ids: Sequence[int], steps: int, stop: StopRule) -> list[int]:
-        """Prefill the prompt in one call, then decode one token per call (as a phone would)."""
+        """Prefill the prompt (in chunks), then decode one token per call (as a phone would)."""
         row = self._run(prompt_ids, 0)[-1]
         position = len(prompt_ids)
         generated: list[int] = []

@@ -9,13 +9,29 @@ beside the model once, through the runtime's own Module API, so delivery stays o
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Mapping
+
 from sdk_gen import pins
 from sdk_gen.runtimes.engine import EngineTarget, Library, PhoneEngine, builtin_overlay
+
+
+def _context(generation, model_path: Path) -> Mapping[str, Any]:
+    """``executorch.nfc``: whether the engines NFC-normalize the prompt before the runner encodes
+    it. The runner's tokenizer library mis-implements NFC (it strips accents), so the export drops
+    an NFC normalizer from the `.pte`'s tokenizer.json (export.without_nfc) and the phone applies
+    it instead; only for such models, since other tokenizers see decomposed text as it is."""
+    from sdk_gen.runtimes.executorch.export import needs_nfc
+
+    job = generation.conversion.job
+    return {"executorch": {"nfc": needs_nfc(job.tokenizer_dir or job.model_dir)}}
+
 
 EXECUTORCH = PhoneEngine(
     key="executorch",
     display_name="ExecuTorch",
     host_package="executorch",
+    context=_context,
     targets=(
         EngineTarget(
             project_format="gradle",
