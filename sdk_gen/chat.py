@@ -23,13 +23,23 @@ class ChatFormat:
     # model ends its reply with an end-of-generation token the runtime does not decode, so an
     # engine that keeps the conversation in its KV cache adds this before the next turn.
     assistant_suffix: str = ""
+    # What opens a user message after the first one (None: user_prefix). A template writes some
+    # text only once, before the first message: the BOS token (Llama 3, Gemma, Mistral) or a
+    # default system block (Qwen2.5, Llama 3.1's date header); repeating it mid-conversation gives
+    # the model tokens it was never trained to see there.
+    next_user_prefix: str | None = None
 
     def format_user_turn(self, message: str) -> str:
         return self.user_prefix + message + self.user_suffix + self.assistant_prefix
 
+    @property
+    def later_user_prefix(self) -> str:
+        """What opens every user message after the first."""
+        return self.user_prefix if self.next_user_prefix is None else self.next_user_prefix
+
     def format_next_user_turn(self, message: str) -> str:
         """A user turn that follows a reply already in the conversation."""
-        return self.assistant_suffix + self.format_user_turn(message)
+        return self.assistant_suffix + self.later_user_prefix + message + self.user_suffix + self.assistant_prefix
 
 
 def chat_format_of(tokenizer) -> ChatFormat:
@@ -47,8 +57,9 @@ def chat_format_of(tokenizer) -> ChatFormat:
         return ChatFormat()
     prefix, suffix = turn.split(_SENTINEL)
     assistant_prefix = with_reply[len(turn):]
-    return ChatFormat(prefix, suffix, assistant_prefix, from_template=True,
-                      assistant_suffix=_assistant_suffix(tokenizer))
+    closer = _assistant_suffix(tokenizer)
+    return ChatFormat(prefix, suffix, assistant_prefix, from_template=True, assistant_suffix=closer,
+                      next_user_prefix=_next_user_prefix(tokenizer, closer))
 
 
 def _assistant_suffix(tokenizer) -> str:
@@ -61,6 +72,21 @@ def _assistant_suffix(tokenizer) -> str:
     if rendered.count(_SENTINEL) != 1:
         return ""
     return rendered.split(_SENTINEL, 1)[1]
+
+
+def _next_user_prefix(tokenizer, closer: str) -> str | None:
+    """The text between a reply's closer and the next user message, from the template rendering a
+    second user turn (None: it cannot, or the closer is not where expected; user_prefix then)."""
+    reply, second = _SENTINEL + "1", _SENTINEL + "2"
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": reply}, {"role": "user", "content": second}]
+    try:
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # templates that refuse a second user turn: keep the first turn's opener
+        return None
+    if rendered.count(reply) != 1 or rendered.count(second) != 1:
+        return None
+    between = rendered.split(reply, 1)[1].split(second, 1)[0]
+    return between[len(closer):] if between.startswith(closer) else None
 
 
 def chat_format_for_model(model_dir: Path, tokenizer_dir: Path | None = None) -> ChatFormat:

@@ -141,6 +141,7 @@ def test_the_compiler_does_find_errors(swift, tmp_path):
 
 COMMON_TESTS = {
     "testAUserTurnIsWrappedForTheReply", "testTheModelFormatMatchesItsChatTemplate",
+    "testALaterTurnClosesTheReplyAndSkipsWhatOnlyTheFirstTurnWrites",
     "testTheBundledPlanIsTheGeneratedOne", "testTheThresholdIsInclusive", "testTheThresholdKeepsTheSafetyMargin",
     "testNoJetsamLimitFallsBackToHalfThePhysicalMemory", "testCheckThrowsATypedErrorTheAppCanShow",
     "testTheAppsOwnFootprintIsNotCountedTwice",

@@ -310,7 +310,9 @@ def common_context(generation: Generation) -> dict[str, Any]:
             "user_suffix": UserText(generation.chat.user_suffix),
             "assistant_prefix": UserText(generation.chat.assistant_prefix),
             "assistant_suffix": UserText(generation.chat.assistant_suffix),
+            "next_user_prefix": UserText(generation.chat.later_user_prefix),
             "example_turn": UserText(generation.chat.format_user_turn("Hello")),
+            "example_next_turn": UserText(generation.chat.format_next_user_turn("Again")),
         },
         "verification": verification_summary(result),
     }

@@ -57,7 +57,8 @@ def _mediapipe_context(generation, model_path) -> Mapping[str, Any]:
 
     fmt = chat_format_for_model(generation.conversion.job.model_dir)
     return {"chat_format": {"user_prefix": fmt.user_prefix, "user_suffix": fmt.user_suffix,
-                            "assistant_prefix": fmt.assistant_prefix, "assistant_suffix": fmt.assistant_suffix}}
+                            "assistant_prefix": fmt.assistant_prefix, "assistant_suffix": fmt.assistant_suffix,
+                            "next_user_prefix": fmt.later_user_prefix}}
 
 
 MEDIAPIPE = PhoneEngine(
