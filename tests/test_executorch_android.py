@@ -117,9 +117,11 @@ def test_the_engine_keeps_to_the_llm_module_api(project):
     assert 'Module.load(modelFile.absolutePath, Module.LOAD_MODE_MMAP)' in engine
     assert ".toTensor().dataAsUnsignedByteArray" in engine
     assert "LlmModule(modelFile.absolutePath, tokenizer.absolutePath, temperature())" in engine
-    # Chat: no echo, no extra BOS, the context as seqLen; the callback is an object (LlmCallback
-    # is a plain Kotlin interface upstream, so a lambda would not compile against the real AAR).
-    assert "active.generate(turn, settings.maxTokens, callback, false, temperature(), 0, 0)" in engine
+    # Chat: no echo, no extra BOS, the reply's cap as seqLen (the runner budgets a reply of a .pte
+    # whose calls are shorter than its cache from seqLen alone); the callback is an object
+    # (LlmCallback is a plain Kotlin interface upstream, so a lambda would not compile against the real AAR).
+    assert "val replyCap = minOf(settings.maxTokens, settings.maxReplyTokens)" in engine
+    assert "active.generate(turn, replyCap, callback, false, temperature(), 0, 0)" in engine
     assert "object : LlmCallback {" in engine and not re.search(r"LlmCallback\s*\{", engine.replace("object : LlmCallback {", ""))
     for call in ("active.stop()", "resetContext()", "module?.close()", "ContextFullException"):
         assert call in engine, call
