@@ -57,6 +57,18 @@ def _before_nul(reference: TorchReference, ids: list[int]) -> tuple[list[int], s
     return ids, None
 
 
+def _task_tokenizer(job: "ConversionJob", tokenizer_model: Path, reference: TorchReference, prompts: list[str]):
+    """A .task's SentencePiece tokenizer as MediaPipe runs it, whether its ids equal the Hugging
+    Face tokenizer's (the prompts and fixed texts, chat markers included), and the ids that end a reply."""
+    from sdk_gen.runtimes.litert.task import PARITY_TEXTS, SentencePieceTokenizer, first_parity_mismatch, reply_stop_ids
+
+    byte_level = job.spec.tokenizer_kind == "byte-level-bpe" and not (job.model_dir / "tokenizer.model").is_file()
+    sp = SentencePieceTokenizer(tokenizer_model, byte_mapping=byte_level)
+    parity = first_parity_mismatch(reference.tokenizer, sp, [*prompts, *PARITY_TEXTS]) is None
+    stop = StopRule(tuple((i,) for i in reply_stop_ids(job.model_dir, reference.tokenizer)))
+    return sp, parity, stop
+
+
 def verify_artifact(job: "ConversionJob", artifact: Path, reference_mode: str = WHOLE_MODEL) -> VerificationResult:
     from sdk_gen.runtimes.litert.host import EngineRunner, TfliteDecoder, unpack_litertlm
 
@@ -96,20 +108,11 @@ def verify_artifact(job: "ConversionJob", artifact: Path, reference_mode: str = 
             checks["tokenizer_parity"] = tokenizer_ok
             runtime_name = f"litert_lm.Engine {version('litert-lm-api')} (CPU) for greedy text; LiteRT interpreter for logits"
         else:
-            from sdk_gen.runtimes.litert.task import (
-                PARITY_TEXTS,
-                SentencePieceTokenizer,
-                first_parity_mismatch,
-                read_task,
-                reply_stop_ids,
-            )
+            from sdk_gen.runtimes.litert.task import read_task
 
             tflite, tokenizer_model = read_task(artifact, scratch_dir)
-            byte_level = job.spec.tokenizer_kind == "byte-level-bpe" and not (job.model_dir / "tokenizer.model").is_file()
-            sp = SentencePieceTokenizer(tokenizer_model, byte_mapping=byte_level)
-            checks["tokenizer_parity"] = first_parity_mismatch(reference.tokenizer, sp, [*prompts, *PARITY_TEXTS]) is None
+            sp, checks["tokenizer_parity"], stop = _task_tokenizer(job, tokenizer_model, reference, prompts)
             decoder = TfliteDecoder(tflite, HOST_THREADS)
-            stop = StopRule(tuple((i,) for i in reply_stop_ids(job.model_dir, reference.tokenizer)))
             for prompt in prompts:
                 prompt_ids = sp.encode(prompt)
                 ref_ids = reference.greedy(prompt_ids, GREEDY_STEPS, stop)
@@ -181,23 +184,14 @@ def verify_quantized(job: "ConversionJob", artifact: Path, corrupt=None, referen
                 f"and logits; litert_lm.Engine {version('litert-lm-api')} (CPU) for greedy text"
             )
         else:
-            from sdk_gen.runtimes.litert.task import (
-                PARITY_TEXTS,
-                SentencePieceTokenizer,
-                first_parity_mismatch,
-                read_task,
-                reply_stop_ids,
-            )
+            from sdk_gen.runtimes.litert.task import read_task
 
             tflite, tokenizer_model = read_task(artifact, scratch_dir)
             weights = TfliteWeights(tflite, digest, corrupt=corrupt)
             reference = reference_for(job, "artifact", weights, reference_mode)
             prompts = reference.prompts()
-            byte_level = job.spec.tokenizer_kind == "byte-level-bpe" and not (job.model_dir / "tokenizer.model").is_file()
-            sp = SentencePieceTokenizer(tokenizer_model, byte_mapping=byte_level)
-            checks["tokenizer_parity"] = first_parity_mismatch(reference.tokenizer, sp, [*prompts, *PARITY_TEXTS]) is None
+            sp, checks["tokenizer_parity"], stop = _task_tokenizer(job, tokenizer_model, reference, prompts)
             prompt_ids = [list(sp.encode(p)) for p in prompts]
-            stop = StopRule(tuple((i,) for i in reply_stop_ids(job.model_dir, reference.tokenizer)))
             runtime_name = f"LiteRT interpreter (ai-edge-litert {version('ai-edge-litert')}, XNNPACK) on the bundled .tflite"
             notes.append(TASK_NOTE)
 
