@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+import contextlib
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -171,6 +172,36 @@ def stored_names(model: "torch.nn.Module") -> dict[str, str]:
     for name, param in model.named_parameters(remove_duplicate=False):
         aliases[name] = first_by_identity.setdefault(id(param), name)
     return aliases
+
+
+@contextlib.contextmanager
+def rounded_linear_inputs(
+    model: "torch.nn.Module", kinds_by_parameter: dict[str, str], rounding_of: Callable[[str], Callable | None]
+) -> Iterator[None]:
+    """While entered, every Linear of ``model`` whose weight the artifact stores in some kind
+    (``kinds_by_parameter``: parameter name -> the artifact's type for it) rounds its input as
+    ``rounding_of(kind)`` says (None: not at all), the way the runtime's kernels round activations.
+
+    Linears are found by their weight's name, a tied output matrix by the embedding's it shares:
+    by names, not by tensor identity, because the layer-by-layer reference swaps each module's
+    tensors in and out while the hooks stay."""
+    import torch
+
+    stored = stored_names(model)
+    hooks = []
+    try:
+        for name, module in model.named_modules():
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            weight = f"{name}.weight"
+            kind = kinds_by_parameter.get(weight) or kinds_by_parameter.get(stored.get(weight, weight))
+            rounding = rounding_of(kind) if kind else None
+            if rounding is not None:
+                hooks.append(module.register_forward_pre_hook(lambda _, args, r=rounding: (r(args[0]), *args[1:])))
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def _units(model: "torch.nn.Module") -> list[_Unit]:

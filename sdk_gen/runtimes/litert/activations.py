@@ -14,8 +14,7 @@ EMBEDDING_LOOKUP reads rows of the quantized table and scales them: no activatio
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Callable, ContextManager
 
 import torch
 
@@ -49,25 +48,11 @@ _ROUNDING: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-@contextlib.contextmanager
-def rounded_activations(model: torch.nn.Module, kinds_by_parameter: dict[str, str], scheme: str = ASYMMETRIC) -> Iterator[None]:
+def rounded_activations(model: torch.nn.Module, kinds_by_parameter: dict[str, str], scheme: str = ASYMMETRIC) -> ContextManager[None]:
     """While entered, every Linear of ``model`` whose weight the file stores quantized
     (``kinds_by_parameter``: parameter name -> "int8-channelwise" / "int4-blockwise") rounds its
-    input rows as LiteRT's kernel would. Found by the weight's name (a tied lm_head by the
-    embedding's it shares), as llamacpp/activations.py does."""
-    from sdk_gen.layerwise import stored_names
+    input rows as LiteRT's kernel would."""
+    from sdk_gen.layerwise import rounded_linear_inputs
 
     rounding = _ROUNDING[scheme]
-    stored = stored_names(model)
-    hooks = []
-    try:
-        for name, module in model.named_modules():
-            if not isinstance(module, torch.nn.Linear):
-                continue
-            weight = f"{name}.weight"
-            if kinds_by_parameter.get(weight) or kinds_by_parameter.get(stored.get(weight, weight)):
-                hooks.append(module.register_forward_pre_hook(lambda _, args: (rounding(args[0]), *args[1:])))
-        yield
-    finally:
-        for hook in hooks:
-            hook.remove()
+    return rounded_linear_inputs(model, kinds_by_parameter, lambda kind: rounding)

@@ -22,8 +22,7 @@ weights, the emulation / llama.cpp): f16 3.4e-4 / 4.3e-4; q8_0 9.98e-3 / 9.96e-3
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Callable, ContextManager
 
 import torch
 
@@ -64,28 +63,9 @@ def activation_rounding(ggml_type: str) -> Callable[[torch.Tensor], torch.Tensor
     return None
 
 
-@contextlib.contextmanager
-def rounded_activations(model: torch.nn.Module, types_by_parameter: dict[str, str]) -> Iterator[None]:
+def rounded_activations(model: torch.nn.Module, types_by_parameter: dict[str, str]) -> ContextManager[None]:
     """While entered, every Linear of ``model`` whose weight the artifact stores as a ggml type
-    (``types_by_parameter``: parameter name -> type name) rounds its input as ggml would.
+    (``types_by_parameter``: parameter name -> type name) rounds its input as ggml would."""
+    from sdk_gen.layerwise import rounded_linear_inputs
 
-    Linears are found by their weight's name, a tied output matrix by the embedding's it shares:
-    by names, not by tensor identity, because the layer-by-layer reference swaps each module's
-    tensors in and out while the hooks stay."""
-    from sdk_gen.layerwise import stored_names
-
-    stored = stored_names(model)
-    hooks = []
-    try:
-        for name, module in model.named_modules():
-            if not isinstance(module, torch.nn.Linear):
-                continue
-            weight = f"{name}.weight"
-            ggml_type = types_by_parameter.get(weight) or types_by_parameter.get(stored.get(weight, weight))
-            rounding = activation_rounding(ggml_type) if ggml_type else None
-            if rounding is not None:
-                hooks.append(module.register_forward_pre_hook(lambda _, args, r=rounding: (r(args[0]), *args[1:])))
-        yield
-    finally:
-        for hook in hooks:
-            hook.remove()
+    return rounded_linear_inputs(model, types_by_parameter, activation_rounding)
