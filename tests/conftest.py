@@ -71,6 +71,15 @@ def demo_model(tmp_path_factory) -> Path:
     return write_demo_model(tmp_path_factory.mktemp("models") / "demo")
 
 
+@pytest.fixture(scope="session")
+def stub_classes(tmp_path_factory) -> Path:
+    """tests/stubs compiled once per session (javac, then kotlinc) for every module that compiles
+    generated Kotlin against them."""
+    import android_toolchain as tc
+
+    return tc.build_stubs(tmp_path_factory.mktemp("stubs"))
+
+
 def tree_snapshot(folder: Path) -> set[str]:
     """Every path under ``folder``: tests compare snapshots to prove nothing was written."""
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}

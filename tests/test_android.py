@@ -36,11 +36,6 @@ def _cache_env(cache_dir, monkeypatch):
     monkeypatch.setenv("SDKGEN_CACHE_DIR", str(cache_dir))
 
 
-@pytest.fixture(scope="session")
-def stub_classes(tmp_path_factory) -> Path:
-    return tc.build_stubs(tmp_path_factory.mktemp("stubs"))
-
-
 def generate(model: Path, out: Path, cache: Path, **changes):
     conversion = ConversionRequest(model=str(model), profile=changes.pop("profile", "pixel8"), cache_dir=cache,
                                    artifact_format=changes.pop("artifact_format", None))

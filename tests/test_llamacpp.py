@@ -216,11 +216,6 @@ def ios_project(demo_model, tmp_path_factory, cache_dir):
     return generate("ios", demo_model, tmp_path_factory.mktemp("ios-llama") / "DemoChat", cache_dir)
 
 
-@pytest.fixture(scope="session")
-def stub_classes(tmp_path_factory) -> Path:
-    return tc.build_stubs(tmp_path_factory.mktemp("stubs"))
-
-
 def test_android_project_builds_llama_cpp_from_the_pinned_sdist(android_project):
     root = android_project.path
     assert android_project.generation.engine.key == "llamacpp"

@@ -302,11 +302,6 @@ def test_package_config_is_what_mlc_llm_package_reads(demo_model, tmp_path):
 # --- the generated projects --------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def stub_classes(tmp_path_factory) -> Path:
-    return tc.build_stubs(tmp_path_factory.mktemp("stubs"))
-
-
 @pytest.fixture(scope="module")
 def android_project(demo_model, tmp_path_factory):
     work = tmp_path_factory.mktemp("mlc-android")
