@@ -195,6 +195,37 @@ def test_local_sdist_is_the_pinned_one():
     assert f'"llama-cpp-python=={toolchain.VERSION}"' in (REPO / "pyproject.toml").read_text()
 
 
+def test_the_log_collector_hands_back_the_callback_it_replaced(tmp_path):
+    """llama.cpp keeps a bare C pointer to its log callback. The verification's collector used to
+    stay installed after it was freed, so the next log line in the process (a later model load)
+    called freed memory: a test process died of a segfault in llama_model_load_from_file."""
+    import ctypes
+    import gc
+
+    import llama_cpp
+
+    from sdk_gen.runtimes.llamacpp.checks import LlamaLog
+
+    def installed() -> int | None:
+        callback, user_data = llama_cpp.llama_log_callback(), ctypes.c_void_p()
+        llama_cpp.llama_log_get(ctypes.byref(callback), ctypes.byref(user_data))
+        return ctypes.cast(callback, ctypes.c_void_p).value
+
+    def load_missing_model() -> None:  # llama.cpp logs why it failed
+        path = str(tmp_path / "missing.gguf").encode()
+        assert llama_cpp.llama_model_load_from_file(path, llama_cpp.llama_model_default_params()) is None
+
+    before = installed()
+    with LlamaLog() as log:
+        assert installed() not in (None, before)
+        load_missing_model()
+    assert "missing.gguf" in "".join(log.lines)
+    del log
+    gc.collect()
+    assert installed() == before
+    load_missing_model()
+
+
 # --- the generated projects --------------------------------------------------------------
 
 

@@ -46,19 +46,40 @@ HOST_THREADS = 2
 
 
 class LlamaLog:
-    """Collects llama.cpp's log (sizes of the KV cache and compute buffers it allocated)."""
+    """Collects llama.cpp's log (sizes of the KV cache and compute buffers it allocated) while
+    the ``with`` block runs.
+
+    llama.cpp keeps only a C pointer to the log callback. Left installed, it would outlive this
+    object: the next log line in the process (any later model load) would call freed memory and
+    crash it. Leaving the block puts back the callback that was there before (llama-cpp-python's own).
+    """
 
     def __init__(self):
+        self.lines: list[str] = []
+        self._callback = None
+        self._previous = None
+
+    def __enter__(self) -> "LlamaLog":
         import llama_cpp
 
-        self.lines: list[str] = []
+        previous, user_data = llama_cpp.llama_log_callback(), ctypes.c_void_p()
+        llama_cpp.llama_log_get(ctypes.byref(previous), ctypes.byref(user_data))
+        self._previous = (previous, user_data)
 
         @llama_cpp.llama_log_callback
         def collect(level, text, user_data):
             self.lines.append(text.decode("utf-8", errors="replace"))
 
-        self._callback = collect  # keep a reference: llama.cpp calls it later
+        self._callback = collect  # alive for as long as llama.cpp may call it
         llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        import llama_cpp
+
+        previous, user_data = self._previous
+        llama_cpp.llama_log_set(previous, user_data)
+        self._callback = None
 
     def mib(self, pattern: str) -> int | None:
         found = re.findall(pattern, "".join(self.lines))
@@ -126,8 +147,8 @@ def verify_artifact(
     thresholds = job.quant.check
     weights = GgufWeights(artifact, sha256_file(artifact))
     reference = reference_for(job, "artifact", weights, reference_mode)
-    log = LlamaLog()
-    llm = open_model(artifact, job.context, job.quant.name)
+    with LlamaLog() as log:  # llama.cpp logs its buffers' sizes as the model and context are created
+        llm = open_model(artifact, job.context, job.quant.name)
     vocab = llm._model.vocab
     eog = [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
     stop = StopRule(tuple((t,) for t in eog))
