@@ -79,6 +79,11 @@ class ArtifactWeights(Protocol):
     def rounding(self, model) -> ContextManager:
         """While entered, ``model`` rounds its activations as the runtime's kernels do."""
 
+
+class LayerwiseArtifactWeights(ArtifactWeights, Protocol):
+    """Artifact weights the layer-by-layer reference can read one tensor at a time (the runtimes
+    whose ``layerwise_reference`` is true supply these)."""
+
     def layer_source(self, original: "WeightSource") -> "WeightSource":
         """These weights one tensor at a time, for the layer-by-layer reference (``original``:
         the checkpoint, for anything the artifact dropped that PyTorch still computes)."""
@@ -373,6 +378,8 @@ class TorchReference:
             raise ValueError(weights)
         if mode not in REFERENCE_MODES:
             raise ValueError(mode)
+        if mode == LAYERWISE and artifact is not None and not hasattr(artifact, "layer_source"):
+            raise ValueError(f"{type(artifact).__name__} runs only as a whole model, not layer by layer")
         self.mode = mode
         self._layerwise = None
         self.model_dir = model_dir

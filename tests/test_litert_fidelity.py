@@ -193,6 +193,23 @@ def test_only_runtimes_that_take_a_layerwise_reference_are_planned_with_one(demo
         assert (LAYERWISE in plan.references) is layerwise, (runtime, quant)
 
 
+
+def test_only_layerwise_weights_are_read_layer_by_layer(demo_model):
+    """The runtimes that take a layer-by-layer reference hand their weights back one tensor at a
+    time (layer_source); ExecuTorch's 8da4w weights exist only as a whole quantized model, and a
+    layer-by-layer reference of them is refused when it is built, not when it is first read."""
+    from sdk_gen.runtimes.executorch.checks import TorchaoWeights
+    from sdk_gen.runtimes.litert.dequantize import TfliteWeights
+    from sdk_gen.runtimes.llamacpp.dequantize import GgufWeights
+    from sdk_gen.verify import LAYERWISE, WHOLE_MODEL, TorchReference
+
+    assert all(hasattr(weights, "layer_source") for weights in (GgufWeights, TfliteWeights))
+    assert not hasattr(TorchaoWeights, "layer_source")
+    weights = TorchaoWeights("0" * 64)
+    with pytest.raises(ValueError, match="only as a whole model"):
+        TorchReference(demo_model, "artifact", artifact=weights, mode=LAYERWISE)
+    assert TorchReference(demo_model, "artifact", artifact=weights, mode=WHOLE_MODEL).mode == WHOLE_MODEL
+
 @pytest.mark.slow
 def test_a_damaged_tensor_is_paired_by_elimination_and_two_are_refused(verified, demo_model, tmp_path):
     """One matrix's int8 payload scrambled in the file: no stored tensor lies near layer 0's fc1

@@ -71,9 +71,6 @@ class TorchaoWeights:
             for module, weight in swapped:
                 module.weight = weight
 
-    def layer_source(self, original):
-        raise NotImplementedError("ExecuTorch verification runs the whole model")
-
 
 def _tokenizer_parity(decoder, reference, texts) -> bool:
     """The tokenizer carried inside the `.pte` encodes like the model's own."""
