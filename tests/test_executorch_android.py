@@ -4,6 +4,7 @@ checked with real compilers against stubs kept to executorch-android's API (test
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -103,6 +104,37 @@ def test_every_kotlin_file_compiles_and_the_jvm_unit_tests_pass(project, stub_cl
     assert match, report
     engine_tests = len(re.findall(r"@Test", (project.path / "llm/src/test/kotlin/com/example/demo/llm/PteTextTest.kt").read_text()))
     assert engine_tests >= 8 and int(match.group(1)) >= 14 + engine_tests, report
+
+
+# The harness's scenarios (tests/harness/ExecuTorchEngineHarness.kt), each under a 10 s limit.
+HARNESS_SCENARIOS = ("reply", "cancel", "close-mid-reply", "close-from-slow-collector", "close-before-collect",
+                     "context-full", "generate-after-close", "reset-after-close")
+
+
+def test_the_engine_runs_on_the_jvm_against_a_fake_llm_module(project, stub_classes, tmp_path):
+    """The generated engine, compiled against the API-only stubs, run on the JVM over behavioural
+    fakes of LlmModule, Module, EValue and Tensor (tests/harness/fake_executorch, first on the
+    classpath so they shadow the stubs): replies, cancel, close mid-reply and before collecting,
+    a full context, and use after close. The fakes record what the real runtime would not survive
+    (LlmModule closed while generate runs, a call after close); the harness fails on any, and a
+    scenario that hangs prints TIMEOUT."""
+    classes = tc.compile_project(project.path, PACKAGE, stub_classes, tmp_path / "project")
+    fakes = tc.javac(sorted((REPO / "tests/harness/fake_executorch").rglob("*.java")), tmp_path / "fakes")
+    harness = tmp_path / "harness"
+    tc.compile_kotlin([REPO / "tests/harness/ExecuTorchEngineHarness.kt"], harness,
+                      tc.classpath(fakes, classes, tc.kotlin_runtime_jars()))
+    model = tmp_path / "demo.pte"  # the fakes read nothing from it; the tokenizer is written beside it
+    model.write_bytes(b"fake program")
+    done = subprocess.run(
+        ["java", "-cp", tc.classpath(harness, fakes, classes, stub_classes, tc.kotlin_runtime_jars()),
+         "ExecuTorchEngineHarnessKt", str(model)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,  # a hang fails, never blocks
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("scenario ")]
+    verdicts = {line.split(" ")[1]: line.split(" ")[2] for line in lines}
+    assert verdicts == dict.fromkeys(HARNESS_SCENARIOS, "PASS"), done.stdout + done.stderr[-4000:]
+    assert done.returncode == 0 and "done failures=0" in done.stdout, done.stdout + done.stderr[-4000:]
+    assert (tmp_path / "demo.pte.tokenizer.json").is_file()
 
 
 def test_the_engine_keeps_to_the_llm_module_api(project):
