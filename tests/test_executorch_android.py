@@ -150,7 +150,7 @@ def test_the_engine_keeps_to_the_llm_module_api(project):
     assert "val replyCap = minOf(settings.maxTokens, settings.maxReplyTokens)" in engine
     assert "active.generate(turn, replyCap, callback, false, temperature(), 0, 0)" in engine
     assert "object : LlmCallback {" in engine and not re.search(r"LlmCallback\s*\{", engine.replace("object : LlmCallback {", ""))
-    for call in ("active.stop()", "resetContext()", "module?.close()", "ContextFullException"):
+    for call in ("active.stop()", "resetContext()", "closing?.close()", "ContextFullException"):
         assert call in engine, call
     # The demo's tokenizer has no NFC normalizer: its text goes to the runner as given.
     assert "Normalizer" not in engine
