@@ -119,7 +119,8 @@ def test_the_engine_runs_on_the_jvm_against_a_fake_llm_module(project, stub_clas
     (LlmModule closed while generate runs, a call after close); the harness fails on any, and a
     scenario that hangs prints TIMEOUT."""
     classes = tc.compile_project(project.path, PACKAGE, stub_classes, tmp_path / "project")
-    fakes = tc.javac(sorted((REPO / "tests/harness/fake_executorch").rglob("*.java")), tmp_path / "fakes")
+    # The fakes replace the classes that run; interfaces (LlmCallback) come from the stubs.
+    fakes = tc.javac(sorted((REPO / "tests/harness/fake_executorch").rglob("*.java")), tmp_path / "fakes", str(stub_classes))
     harness = tmp_path / "harness"
     tc.compile_kotlin([REPO / "tests/harness/ExecuTorchEngineHarness.kt"], harness,
                       tc.classpath(fakes, classes, tc.kotlin_runtime_jars()))

@@ -39,6 +39,9 @@ fun words(count: Int): String = (0 until count).joinToString("") { "w$it " }
 
 const val LIMIT_MS = 10_000L
 
+/** What a closed engine says to every call (ExecuTorchEngine's CLOSED). */
+const val CLOSED = "This engine was closed; create a new one."
+
 lateinit var model: File
 
 fun engine(settings: EngineSettings): ExecuTorchEngine = ExecuTorchEngine(model, settings, ChatFormat.MODEL)
@@ -94,6 +97,27 @@ fun scenario(name: String, body: suspend CoroutineScope.() -> String) {
     }
     val millis = (System.nanoTime() - started) / 1_000_000
     println("scenario $name $verdict ${millis}ms " + detail.replace("\n", "\\n"))
+}
+
+/** The LlmModule was closed only after its generate call had returned (never mid-call). */
+fun expectClosedAfterGenerateReturned() {
+    val events = FakeRecord.takeEvents()
+    expect(events.indexOfFirst { it.startsWith("generate returned") } in 0 until events.indexOf("LlmModule.close")) {
+        "runner events: $events"
+    }
+}
+
+/** A loaded engine, closed, then asked to [call]: what it threw (null: it did not). */
+suspend fun errorAfterClose(call: suspend (ExecuTorchEngine) -> Unit): Throwable? {
+    val chat = engine(settings())
+    chat.load()
+    chat.close()
+    return try {
+        call(chat)
+        null
+    } catch (error: Throwable) {
+        error
+    }
 }
 
 fun main(args: Array<String>) {
@@ -180,10 +204,7 @@ fun main(args: Array<String>) {
         expect(endedAfter < 2_000) { "collector ended ${endedAfter}ms after close()" }
         expect(text.isNotEmpty() && words(1000).startsWith(text)) { "partial reply: $text" }
         expect(!chat.isLoaded) { "isLoaded true after close()" }
-        val events = FakeRecord.takeEvents()
-        expect(events.indexOfFirst { it.startsWith("generate returned") } in 0 until events.indexOf("LlmModule.close")) {
-            "runner events: $events"
-        }
+        expectClosedAfterGenerateReturned()
         "collector=$outcome pieces=${text.trim().split(" ").size} close=${closeMillis}ms collector-ended=${endedAfter}ms"
     }
 
@@ -208,10 +229,7 @@ fun main(args: Array<String>) {
         }
         reply.await()
         expect(closeMillis in 0 until 2_000) { "close() inside collect took ${closeMillis}ms" }
-        val events = FakeRecord.takeEvents()
-        expect(events.indexOfFirst { it.startsWith("generate returned") } in 0 until events.indexOf("LlmModule.close")) {
-            "runner events: $events"
-        }
+        expectClosedAfterGenerateReturned()
         "close=${closeMillis}ms pieces=$pieces"
     }
 
@@ -232,7 +250,7 @@ fun main(args: Array<String>) {
             error
         }
         val millis = (System.nanoTime() - started) / 1_000_000
-        expect(error != null && error.message == "This engine was closed; create a new one.") { "collecting ended with $error" }
+        expect(error != null && error.message == CLOSED) { "collecting ended with $error" }
         expect(millis < 2_000) { "collecting took ${millis}ms" }
         "IllegalStateException('${error!!.message}') after ${millis}ms"
     }
@@ -275,16 +293,8 @@ fun main(args: Array<String>) {
 
     // 6. A closed engine refuses generate().
     if (wanted("generate-after-close")) scenario("generate-after-close") {
-        val chat = engine(settings())
-        chat.load()
-        chat.close()
-        val error = try {
-            chat.generate("Hello")
-            null
-        } catch (error: IllegalStateException) {
-            error
-        }
-        expect(error != null && error.message == "This engine was closed; create a new one.") {
+        val error = errorAfterClose { it.generate("Hello") }
+        expect(error is IllegalStateException && error.message == CLOSED) {
             "generate() after close(): ${error ?: "returned a Flow"}"
         }
         "IllegalStateException('${error!!.message}')"
@@ -293,17 +303,10 @@ fun main(args: Array<String>) {
     // 7. A closed engine refuses reset() with the same IllegalStateException, not a
     //    CancellationException (which a caller's coroutine would take for its own cancellation).
     if (wanted("reset-after-close")) scenario("reset-after-close") {
-        val chat = engine(settings())
-        chat.load()
-        chat.close()
-        val error = try {
-            chat.reset()
-            null
-        } catch (error: Throwable) {
-            error
+        val error = errorAfterClose { it.reset() }
+        expect(error is IllegalStateException && error !is CancellationException && error.message == CLOSED) {
+            "reset() after close() ended with $error"
         }
-        expect(error is IllegalStateException && error !is CancellationException &&
-            error.message == "This engine was closed; create a new one.") { "reset() after close() ended with $error" }
         "IllegalStateException('${error!!.message}')"
     }
 
